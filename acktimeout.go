@@ -1,0 +1,111 @@
+package herald
+
+import (
+	"time"
+)
+
+// deliveryList is an intrusive doubly linked list of unsettled deliveries in
+// the order they were handed out. Every delivery of a queue gets the same
+// ack timeout, so that order is also deadline order: the sweep looks only at
+// the head.
+type deliveryList struct{ head, tail *Delivery }
+
+func (l *deliveryList) pushBack(d *Delivery) {
+	d.prev, d.next, d.listed = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.next = d
+	} else {
+		l.head = d
+	}
+	l.tail = d
+}
+
+func (l *deliveryList) remove(d *Delivery) {
+	if !d.listed {
+		return
+	}
+	if d.prev != nil {
+		d.prev.next = d.next
+	} else {
+		l.head = d.next
+	}
+	if d.next != nil {
+		d.next.prev = d.prev
+	} else {
+		l.tail = d.prev
+	}
+	d.prev, d.next, d.listed = nil, nil, false
+}
+
+// trackLocked starts d's ack timeout.
+func (q *Queue) trackLocked(d *Delivery) {
+	d.deadline = time.Now().Add(q.cfg.ackTimeout)
+	q.inflight.pushBack(d)
+	if !q.ackSweepDue {
+		q.scheduleSweepLocked(d.deadline)
+	}
+}
+
+func (q *Queue) scheduleSweepLocked(at time.Time) {
+	q.ackSweepDue = q.b.sched.At(at, timed{q: q, kind: timedAckSweep})
+}
+
+// sweepAckTimeouts redelivers every delivery whose ack timeout has passed.
+// A timed-out message goes back to the front of the queue, in the order it
+// was first handed out, unless it has reached the max deliveries.
+func (q *Queue) sweepAckTimeouts() {
+	var expired []entry
+	q.mu.Lock()
+	q.ackSweepDue = false
+	now := time.Now()
+	for d := q.inflight.head; d != nil && !d.deadline.After(now); d = q.inflight.head {
+		q.inflight.remove(d)
+		// A settle racing with the sweep wins or loses here, once.
+		if d.claim(settledNack) {
+			expired = append(expired, d.entry())
+		}
+	}
+	if q.inflight.head != nil {
+		q.scheduleSweepLocked(q.inflight.head.deadline)
+	}
+	var dead []entry
+	for i := len(expired) - 1; i >= 0; i-- {
+		e := expired[i]
+		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
+			dead = append(dead, e)
+			continue
+		}
+		q.ready.PushFront(e)
+		q.wakeConsumerLocked()
+	}
+	q.mu.Unlock()
+	for _, e := range dead {
+		q.end(e, endRejected, ReasonDeliveryLimit, errAckTimeout)
+	}
+	if len(expired) > 0 {
+		q.nacked.Add(uint64(len(expired)))
+		q.unacked.Add(-int64(len(expired)))
+		q.b.noteSettled(q)
+	}
+}
+
+// timed is an item of the broker's scheduler.
+type timed struct {
+	q    *Queue
+	e    entry
+	kind uint8
+}
+
+const (
+	timedRetry uint8 = iota
+	timedAckSweep
+)
+
+func (t timed) fire() {
+	switch t.kind {
+	case timedRetry:
+		t.q.retryDue(t.e)
+	case timedAckSweep:
+		t.q.sweepAckTimeouts()
+	}
+}

@@ -1,0 +1,305 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/sched"
+)
+
+// Broker owns one namespace of queues (later also topics and exchanges):
+// a name is unique across them, so producers need to know only a name.
+// Create one with [New]; it is safe for concurrent use. Stop it with
+// [Broker.Shutdown] to drain, or [Broker.Close] to stop at once.
+type Broker struct {
+	cfg   brokerConfig
+	epoch time.Time // the broker clock's zero; see clock
+	sched *sched.Scheduler[timed]
+
+	// ctx is the parent of every handler's context; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	names    atomic.Pointer[map[string]*Queue] // copy-on-write: publish takes no lock
+	draining atomic.Bool                       // Shutdown has begun
+	drained  atomic.Bool                       // Shutdown found every queue settled
+	closed   atomic.Bool
+	// drainPuts counts messages accepted while draining, so Shutdown can
+	// tell that nothing moved while it looked at every queue.
+	drainPuts atomic.Uint64
+
+	mu        sync.Mutex // serialises declare, Consume registration and stop
+	consumers int        // running Consume calls
+	quiet     chan struct{}
+
+	waiters sync.Pool
+}
+
+// New returns a ready broker. It starts no goroutine until one is needed
+// (a back-off or an ack timeout), and an idle broker burns no CPU.
+func New(opts ...Option) *Broker {
+	b := &Broker{epoch: time.Now(), quiet: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o.applyBroker(&b.cfg)
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.sched = sched.New(timed.fire)
+	b.waiters.New = func() any { return newWaiter() }
+	b.names.Store(&map[string]*Queue{})
+	return b
+}
+
+// Queue declares the queue called name and returns it. Declaring a name
+// again with the same options returns the same queue; with other options,
+// or a name used by another kind, it returns an error wrapping ErrExists.
+// Bad names and options return errors wrapping ErrInvalid, and a closed
+// broker ErrClosed.
+func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	cfg := defaultQueueConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalidf("queue %q: nil option", name)
+		}
+		o.applyQueue(&cfg)
+	}
+	if err := cfg.validate(name); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() || b.draining.Load() {
+		return nil, ErrClosed
+	}
+	names := *b.names.Load()
+	if q, ok := names[name]; ok {
+		if q.cfg != cfg {
+			return nil, fmt.Errorf("%w: queue %q with other options", ErrExists, name)
+		}
+		return q, nil
+	}
+	q := &Queue{b: b, name: name, cfg: cfg}
+	next := maps.Clone(names)
+	next[name] = q
+	b.names.Store(&next)
+	return q, nil
+}
+
+// Publish publishes m to the queue called name, assigning m.ID and m.Time
+// when empty; see [Queue.Publish] for when it blocks and what it returns.
+// An undeclared name returns an error wrapping ErrNotFound.
+func (b *Broker) Publish(ctx context.Context, name string, m *Message) error {
+	if err := b.checkPublish(ctx, m); err != nil {
+		return err
+	}
+	q := (*b.names.Load())[name]
+	if q == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	m.stamp()
+	return q.put(ctx, m, false)
+}
+
+// publishInternal publishes a message herald made (a dead letter): it never
+// waits for room and is accepted while draining.
+func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) error {
+	q := (*b.names.Load())[name]
+	if q == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	m.stamp()
+	return q.put(ctx, m, true)
+}
+
+// checkPublish rejects what no publish accepts. While draining, only
+// handlers may publish (through their own context), so that a multi-hop
+// flow drains to its end.
+func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
+	switch {
+	case m == nil:
+		return invalidf("nil message")
+	case ctx == nil:
+		return invalidf("nil context")
+	case b.closed.Load():
+		return ErrClosed
+	case b.draining.Load():
+		if ctx.Value(handlerContextKey{}) != b {
+			return ErrClosed
+		}
+		b.drainPuts.Add(1)
+	}
+	return nil
+}
+
+type handlerContextKey struct{}
+
+// Close stops the broker at once: every blocked Publish, Receive and
+// Consume returns ErrClosed, every running handler's context is cancelled,
+// and later calls return ErrClosed. Messages still in queues stay there,
+// counted in Stats, and are not delivered. Close waits for herald's own
+// goroutines to exit but not for running handlers (a handler may call
+// Close); Consume returns once its handlers have. Close is idempotent and
+// returns nil.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed.Swap(true) {
+		b.mu.Unlock()
+		return nil
+	}
+	queues := b.queues()
+	b.mu.Unlock()
+	b.cancel()
+	for _, q := range queues {
+		q.close()
+	}
+	b.sched.Close()
+	return nil
+}
+
+// Shutdown stops the broker gracefully. New publishes fail with ErrClosed,
+// except those made by handlers with their handler context, so that a flow
+// of several hops runs to its end. Consumers keep receiving until every
+// queue is empty and every delivery settled; then Consume calls return nil,
+// Receive returns ErrClosed and Shutdown waits for the Consume calls to
+// return and closes the broker. If ctx ends first, Shutdown closes the
+// broker at once (see [Broker.Close]) and returns ctx.Err().
+//
+// Shutdown waits for queues to empty, so messages that no consumer takes
+// keep it waiting until ctx ends. It must not be called from a handler,
+// which it would wait for.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	b.mu.Lock()
+	if b.closed.Load() {
+		b.mu.Unlock()
+		return nil
+	}
+	b.draining.Store(true)
+	queues := b.queues()
+	b.mu.Unlock()
+	// Wake parked producers, which now fail, and consumers, which recheck.
+	for _, q := range queues {
+		q.mu.Lock()
+		q.wakeAllLocked()
+		q.mu.Unlock()
+	}
+	for !b.settledEverywhere(queues) {
+		if err := b.awaitQuiet(ctx); err != nil {
+			return err
+		}
+	}
+	b.drained.Store(true)
+	for _, q := range queues {
+		q.mu.Lock()
+		q.wakeAllLocked()
+		q.mu.Unlock()
+	}
+	for {
+		b.mu.Lock()
+		n := b.consumers
+		b.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if err := b.awaitQuiet(ctx); err != nil {
+			return err
+		}
+	}
+	return b.Close()
+}
+
+// settledEverywhere reports whether every queue is idle and no message was
+// accepted while it looked: a message can only appear in a queue already
+// seen idle through a publish, which drainPuts counts.
+func (b *Broker) settledEverywhere(queues []*Queue) bool {
+	before := b.drainPuts.Load()
+	for _, q := range queues {
+		q.mu.Lock()
+		idle := q.idleLocked()
+		q.mu.Unlock()
+		if !idle {
+			return false
+		}
+	}
+	return b.drainPuts.Load() == before
+}
+
+func (b *Broker) awaitQuiet(ctx context.Context) error {
+	select {
+	case <-b.quiet:
+		return nil
+	case <-ctx.Done():
+		b.Close()
+		return ctx.Err()
+	}
+}
+
+// signalQuiet wakes Shutdown to look again.
+func (b *Broker) signalQuiet() {
+	select {
+	case b.quiet <- struct{}{}:
+	default:
+	}
+}
+
+// noteSettled is called after every settle; while draining it wakes
+// Shutdown when the queue has emptied.
+func (b *Broker) noteSettled(q *Queue) {
+	if !b.draining.Load() {
+		return
+	}
+	q.mu.Lock()
+	idle := q.idleLocked()
+	q.mu.Unlock()
+	if idle {
+		b.signalQuiet()
+	}
+}
+
+// addConsumer registers a running Consume call; false after Close.
+func (b *Broker) addConsumer() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return false
+	}
+	b.consumers++
+	return true
+}
+
+func (b *Broker) doneConsumer() {
+	b.mu.Lock()
+	b.consumers--
+	b.mu.Unlock()
+	b.signalQuiet()
+}
+
+func (b *Broker) queues() []*Queue {
+	names := *b.names.Load()
+	qs := make([]*Queue, 0, len(names))
+	for _, q := range names {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// clock returns the broker's monotonic time in nanoseconds, for expiries.
+func (b *Broker) clock() int64 { return int64(time.Since(b.epoch)) }
+
+func (b *Broker) getWaiter() *waiter  { return b.waiters.Get().(*waiter) }
+func (b *Broker) putWaiter(w *waiter) { b.waiters.Put(w) }
+
+func (b *Broker) log(level slog.Level, msg string, args ...any) {
+	if b.cfg.logger != nil {
+		b.cfg.logger.Log(context.Background(), level, msg, args...)
+	}
+}

@@ -1,0 +1,70 @@
+package herald
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error herald returns wraps one of these, so callers
+// test with errors.Is rather than comparing strings.
+var (
+	// ErrClosed is returned by every call on a broker, queue or delivery
+	// source after Close, and by publishes after Shutdown has begun.
+	ErrClosed = errors.New("herald: broker closed")
+	// ErrFull is returned by a publish to a full queue whose overflow
+	// policy is OverflowReject.
+	ErrFull = errors.New("herald: queue full")
+	// ErrUnroutable is returned when an exchange routes a message nowhere
+	// and has no alternate exchange.
+	ErrUnroutable = errors.New("herald: message unroutable")
+	// ErrSettled is returned by Ack, Nack and Reject on a delivery that is
+	// already settled, or that was redelivered after its ack timeout.
+	ErrSettled = errors.New("herald: delivery already settled")
+	// ErrNotFound is returned when a name is not declared on the broker.
+	ErrNotFound = errors.New("herald: not found")
+	// ErrExists is returned when a name is declared again with another
+	// kind or other options.
+	ErrExists = errors.New("herald: already declared differently")
+	// ErrInvalid is returned for bad input: an empty or malformed name, a
+	// nil message or handler, a negative or zero size where a positive one
+	// is needed.
+	ErrInvalid = errors.New("herald: invalid argument")
+)
+
+// invalidf returns an error wrapping ErrInvalid with a message that names
+// the bad input.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// PermanentError marks a handler error as not worth retrying: Consume
+// rejects the delivery (dead-letters it, or drops and counts it) instead of
+// redelivering. Create one with [Permanent].
+type PermanentError struct{ Err error }
+
+// Permanent wraps err so that a [Handler] returning it rejects the delivery
+// instead of nacking it. Permanent(nil) returns nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+
+// Unwrap returns the wrapped error, so errors.Is and errors.As see through it.
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// PanicError is the error a recovered handler panic is turned into; Value is
+// what the handler panicked with.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panicked: %v", e.Value) }
+
+// errAckTimeout is the cause recorded on a message that dies because its
+// last delivery's ack timeout passed.
+var errAckTimeout = errors.New("herald: ack timeout")

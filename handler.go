@@ -1,0 +1,135 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
+
+// Handler handles one delivery. Returning nil acks it; returning an error
+// nacks it (redelivery after the queue's back-off, up to its max
+// deliveries); returning an error wrapped with [Permanent] rejects it. A
+// handler that settles the delivery itself may return anything: the first
+// settle wins. A panic is recovered and treated as an error.
+//
+// ctx is cancelled when the consumer's context ends or the broker closes.
+// A handler may publish, declare, settle and Close from inside a delivery:
+// herald holds no lock while user code runs.
+type Handler func(ctx context.Context, d *Delivery) error
+
+// Consume runs h on the queue's messages until ctx ends, with
+// [WithConcurrency] handler goroutines (default 1). It blocks until it
+// stops, and returns only after every handler it started has returned:
+// ctx.Err() when ctx ends, ErrClosed when the broker closes, or nil when
+// [Broker.Shutdown] has drained the queue. A nil ctx or handler, or a bad
+// option, returns an error wrapping ErrInvalid.
+//
+// Each handler goroutine takes one message at a time, so the consumer holds
+// at most its concurrency in unacked deliveries.
+func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
+	cfg, err := consumeOptions(ctx, h, opts)
+	if err != nil {
+		return err
+	}
+	if !q.b.addConsumer() {
+		return ErrClosed
+	}
+	defer q.b.doneConsumer()
+
+	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, q.b))
+	defer cancel()
+	stop := context.AfterFunc(q.b.ctx, cancel)
+	defer stop()
+
+	if cfg.concurrency == 1 {
+		return q.consumeResult(ctx, q.work(hctx, h))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.concurrency)
+	for i := range cfg.concurrency {
+		wg.Go(func() { errs[i] = q.work(hctx, h) })
+	}
+	wg.Wait()
+	return q.consumeResult(ctx, errs[0])
+}
+
+func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consumeConfig, error) {
+	cfg := consumeConfig{concurrency: 1}
+	switch {
+	case ctx == nil:
+		return cfg, invalidf("nil context")
+	case h == nil:
+		return cfg, invalidf("nil handler")
+	}
+	for _, o := range opts {
+		if o == nil {
+			return cfg, invalidf("nil consume option")
+		}
+		o.applyConsume(&cfg)
+	}
+	if cfg.concurrency < 1 {
+		return cfg, invalidf("concurrency %d, want at least 1", cfg.concurrency)
+	}
+	return cfg, nil
+}
+
+// consumeResult turns why a worker stopped into what Consume returns.
+func (q *Queue) consumeResult(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, errDrained):
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case q.b.closed.Load():
+		return ErrClosed
+	}
+	return err
+}
+
+// work is one handler goroutine: take, handle, settle, until take fails.
+// It reuses one Delivery and one waiter, so a message costs it nothing.
+func (q *Queue) work(ctx context.Context, h Handler) error {
+	w := newWaiter()
+	var d Delivery
+	for {
+		if err := q.take(ctx, w, &d); err != nil {
+			return err
+		}
+		err := q.b.call(ctx, h, &d)
+		settleByResult(&d, err)
+	}
+}
+
+// settleByResult settles d as its handler's result says, unless the
+// handler settled it already.
+func settleByResult(d *Delivery, err error) {
+	if d.settled() != settledNone {
+		return
+	}
+	var perm *PermanentError
+	switch {
+	case err == nil:
+		d.settle(settledAck, nil)
+	case errors.As(err, &perm):
+		d.settle(settledReject, err)
+	default:
+		d.settle(settledNack, err)
+	}
+}
+
+// call runs h, turning a panic into a *PanicError.
+func (b *Broker) call(ctx context.Context, h Handler, d *Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+			b.log(slog.LevelWarn, "handler panicked", "id", d.ID, "attempt", d.Attempt, "panic", r)
+		}
+	}()
+	err = h(ctx, d)
+	if err != nil {
+		b.log(slog.LevelDebug, "handler failed", "id", d.ID, "attempt", d.Attempt, "error", err)
+	}
+	return err
+}

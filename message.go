@@ -1,0 +1,147 @@
+package herald
+
+import (
+	"maps"
+	"sync/atomic"
+	"time"
+)
+
+// Headers are a message's string metadata, like AMQP headers or NATS
+// headers. Headers exchanges route on them.
+type Headers map[string]string
+
+// Message is what producers publish. Publish fills in ID and Time when they
+// are empty; after Publish the message belongs to herald and its consumers,
+// which share it read-only, so the caller must not change it (herald never
+// copies Body: in-process messaging is zero-copy).
+type Message struct {
+	ID            string        // unique; assigned by publish when empty
+	Key           string        // routing key, used by exchanges
+	Headers       Headers       // metadata; matched by headers exchanges
+	Body          any           // any Go value, passed by reference
+	Time          time.Time     // assigned by publish when zero
+	CorrelationID string        // ties a reply to its request
+	ReplyTo       string        // where a reply should be published
+	Priority      uint8         // higher first, on queues declared with priorities
+	TTL           time.Duration // expires this long after publish; 0: never
+	Delay         time.Duration // not delivered before this long after publish
+}
+
+// NewMessage returns a message carrying body. ID and Time are assigned when
+// it is published.
+func NewMessage(body any) *Message { return &Message{Body: body} }
+
+// stamp fills in the fields publish assigns.
+func (m *Message) stamp() {
+	if m.ID == "" {
+		m.ID = nextID()
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+}
+
+// clone returns a shallow copy of m with its own Headers map, for herald's
+// own changes (dead-letter headers) that must not touch the shared original.
+func (m *Message) clone() *Message {
+	c := *m
+	c.Headers = make(Headers, len(m.Headers)+5)
+	maps.Copy(c.Headers, m.Headers)
+	return &c
+}
+
+// Delivery is one handing-out of a message to a consumer: the shared,
+// read-only message, which attempt this is, and the methods that settle it.
+// Exactly one settle wins; any later one returns ErrSettled.
+//
+// A Delivery that a [Handler] receives is valid until the handler returns:
+// herald reuses it for the next message, so a handler must not keep it or
+// settle it from another goroutine after returning. Deliveries from
+// [Queue.Receive] belong to the caller.
+//
+// A zero Delivery with only Message set is valid: settling it records the
+// outcome and nothing else, which lets a handler be unit-tested without a
+// broker.
+type Delivery struct {
+	*Message     // shared, read-only: d.Body, d.ID, d.Key ...
+	Attempt  int // 1 on the first delivery
+
+	q       *Queue
+	state   atomic.Uint64 // generation<<2 | settlement; see claim
+	expires int64         // the message's expiry on the broker clock; 0: never
+
+	// Ack-timeout bookkeeping, guarded by q.mu.
+	deadline   time.Time
+	prev, next *Delivery
+	listed     bool
+}
+
+// How a delivery was settled, in the low bits of Delivery.state.
+const (
+	settledNone uint64 = iota
+	settledAck
+	settledNack
+	settledReject
+	settledMask = 3
+)
+
+// Ack settles the delivery as handled: the message leaves the queue.
+// It returns ErrSettled if the delivery was already settled or has been
+// redelivered after its ack timeout.
+func (d *Delivery) Ack() error { return d.settle(settledAck, nil) }
+
+// Nack settles the delivery as failed for now: the message is redelivered
+// after the queue's back-off, or dead-lettered once it has reached the
+// queue's max deliveries. It returns ErrSettled if already settled.
+func (d *Delivery) Nack() error { return d.settle(settledNack, nil) }
+
+// Reject settles the delivery as never to be retried: the message is
+// dead-lettered (reason "rejected"), or dropped and counted in
+// Stats().Rejected when the queue has no dead-letter destination. It returns
+// ErrSettled if already settled.
+func (d *Delivery) Reject() error { return d.settle(settledReject, nil) }
+
+func (d *Delivery) settle(how uint64, cause error) error {
+	if !d.claim(how) {
+		return ErrSettled
+	}
+	if d.q != nil {
+		d.q.settle(d, how, cause)
+	}
+	return nil
+}
+
+// claim marks the delivery settled as how and reports whether this call
+// won: settles race with each other and with the ack-timeout sweep.
+func (d *Delivery) claim(how uint64) bool {
+	for {
+		cur := d.state.Load()
+		if cur&settledMask != settledNone {
+			return false
+		}
+		if d.state.CompareAndSwap(cur, cur|how) {
+			return true
+		}
+	}
+}
+
+// settled reports how the delivery was settled: 0 while it is pending.
+func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
+
+// reset makes d carry e as a new, unsettled delivery from q.
+func (d *Delivery) reset(q *Queue, e entry) {
+	d.Message, d.Attempt, d.expires, d.q = e.m, int(e.attempt), e.expires, q
+	d.state.Store((d.state.Load() | settledMask) + 1) // next generation, unsettled
+}
+
+// entry is how a queue holds a message: by value, 24 bytes, so the ring
+// allocates nothing per message.
+type entry struct {
+	m       *Message
+	attempt int32 // deliveries so far
+	expires int64 // on the broker clock; 0: never
+}
+
+func (d *Delivery) entry() entry {
+	return entry{m: d.Message, attempt: int32(d.Attempt), expires: d.expires}
+}

@@ -1,0 +1,27 @@
+package herald
+
+// MaxNameLen is the longest name a queue, topic or exchange may have.
+const MaxNameLen = 255
+
+// validateName accepts names of 1 to MaxNameLen bytes made of ASCII
+// letters, digits and . _ - : / — enough for "orders.created" or
+// "billing/invoices" — and rejects everything else, wildcards included, so
+// that a name can never be mistaken for a routing pattern.
+func validateName(name string) error {
+	if name == "" {
+		return invalidf("empty name")
+	}
+	if len(name) > MaxNameLen {
+		return invalidf("name of %d bytes, longest is %d", len(name), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '_', c == '-', c == ':', c == '/':
+		default:
+			return invalidf("name %q: byte %q at %d is not a letter, digit or . _ - : /", name, c, i)
+		}
+	}
+	return nil
+}

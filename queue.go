@@ -1,0 +1,404 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/ring"
+)
+
+// Queue is a point-to-point, at-least-once FIFO: each message goes to
+// exactly one of the competing consumers and leaves the queue only when it
+// is acked, rejected, expired or dead-lettered. Declare one with
+// [Broker.Queue]; it is safe for concurrent use.
+//
+// Order: consumers are handed messages in publish order. A nacked message
+// goes to the back after its back-off; one whose ack timeout passed goes
+// back to the front. With several consumers, or a consumer with
+// concurrency above 1, handlers run in parallel and may finish out of order.
+type Queue struct {
+	b    *Broker
+	name string
+	cfg  queueConfig
+
+	mu          sync.Mutex
+	ready       ring.Ring[entry]
+	consumers   ring.Ring[*waiter] // parked in take, oldest first
+	producers   ring.Ring[*waiter] // parked in publish (OverflowBlock)
+	closed      bool
+	delayed     int // nacked messages waiting out their back-off
+	published   uint64
+	delivered   uint64
+	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
+	ackSweepDue bool         // an ack-timeout sweep is scheduled
+
+	// Counted outside mu: settling takes no lock.
+	unacked          atomic.Int64
+	acked            atomic.Uint64
+	nacked           atomic.Uint64
+	rejected         atomic.Uint64
+	expired          atomic.Uint64
+	dropped          atomic.Uint64
+	deadLettered     atomic.Uint64
+	deadLetterFailed atomic.Uint64
+}
+
+// QueueStats is a snapshot of a queue's counters. Every published message
+// is in exactly one of Acked, Rejected, Expired, Dropped (its end) or
+// Ready, Unacked, Delayed (still in the queue), so
+// Published = Acked + Rejected + Expired + Dropped + Ready + Unacked + Delayed
+// whenever no settle is in progress.
+type QueueStats struct {
+	Published uint64 // messages accepted by publish
+	Delivered uint64 // deliveries handed to consumers, redeliveries included
+	Acked     uint64 // ended acked
+	Nacked    uint64 // nacks, each followed by a redelivery or a dead letter
+	// Rejected counts messages ended by Reject, a permanent handler error,
+	// or reaching the max deliveries.
+	Rejected uint64
+	Expired  uint64 // ended by TTL before delivery
+	Dropped  uint64 // ended by the overflow policy
+	// DeadLettered counts the Rejected, Expired and Dropped messages that
+	// were published to the dead-letter destination; DeadLetterFailed those
+	// for which that publish failed (the destination missing or full).
+	DeadLettered     uint64
+	DeadLetterFailed uint64
+
+	Ready   int // waiting for a consumer; what Len returns
+	Unacked int // handed out and not settled
+	Delayed int // nacked and waiting out their back-off
+}
+
+// Name returns the name the queue was declared with.
+func (q *Queue) Name() string { return q.name }
+
+// Len returns the number of ready messages, not counting unacked ones or
+// those waiting out a back-off.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ready.Len()
+}
+
+// Stats returns a snapshot of the queue's counters.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueStats{
+		Published:        q.published,
+		Delivered:        q.delivered,
+		Acked:            q.acked.Load(),
+		Nacked:           q.nacked.Load(),
+		Rejected:         q.rejected.Load(),
+		Expired:          q.expired.Load(),
+		Dropped:          q.dropped.Load(),
+		DeadLettered:     q.deadLettered.Load(),
+		DeadLetterFailed: q.deadLetterFailed.Load(),
+		Ready:            q.ready.Len(),
+		Unacked:          int(q.unacked.Load()),
+		Delayed:          q.delayed,
+	}
+}
+
+// Publish adds m to the queue, assigning m.ID and m.Time when empty. When
+// the queue is full it follows the queue's [Overflow] policy: with
+// OverflowBlock it waits for room until ctx ends (returning ctx.Err()) or
+// the broker closes; with OverflowReject it returns an error wrapping
+// ErrFull. It returns ErrClosed after Close or once Shutdown has begun, and
+// ErrInvalid for a nil message or context.
+func (q *Queue) Publish(ctx context.Context, m *Message) error {
+	if err := q.b.checkPublish(ctx, m); err != nil {
+		return err
+	}
+	m.stamp()
+	return q.put(ctx, m, false)
+}
+
+// put enqueues a stamped message. internal publishes (dead letters) never
+// wait for room and are accepted while the broker drains.
+func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
+	e := entry{m: m, expires: q.expiry(m)}
+	var w *waiter
+	defer func() {
+		if w != nil {
+			q.b.putWaiter(w)
+		}
+	}()
+	q.mu.Lock()
+	for {
+		if q.closed || (!internal && q.b.draining.Load()) {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		if q.ready.Len() < q.cfg.capacity {
+			q.ready.PushBack(e)
+			q.published++
+			q.wakeConsumerLocked()
+			q.mu.Unlock()
+			return nil
+		}
+		switch q.cfg.overflow {
+		case OverflowReject:
+			q.mu.Unlock()
+			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
+		case OverflowDropNewest:
+			q.published++
+			q.mu.Unlock()
+			q.end(e, endDropped, ReasonMaxLen, nil)
+			return nil
+		case OverflowDropOldest:
+			old, _ := q.ready.PopFront()
+			q.ready.PushBack(e)
+			q.published++
+			q.mu.Unlock()
+			q.end(old, endDropped, ReasonMaxLen, nil)
+			return nil
+		}
+		// OverflowBlock.
+		if internal {
+			q.mu.Unlock()
+			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
+		}
+		if w == nil {
+			w = q.b.getWaiter()
+		}
+		q.producers.PushBack(w)
+		w.parked = true
+		q.mu.Unlock()
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+			q.abandon(w, &q.producers)
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+}
+
+// expiry returns when a message published now expires on the broker clock:
+// after the shorter of the queue's and the message's TTL.
+func (q *Queue) expiry(m *Message) int64 {
+	ttl := q.cfg.ttl
+	if m.TTL > 0 && (ttl == 0 || m.TTL < ttl) {
+		ttl = m.TTL
+	}
+	if ttl == 0 {
+		return 0
+	}
+	return q.b.clock() + int64(ttl)
+}
+
+// Receive waits for the next ready message and hands it to the caller, who
+// must settle it with Ack, Nack or Reject (or let the ack timeout redeliver
+// it). It blocks until a message is ready, ctx ends (returning ctx.Err()) or
+// the broker closes (ErrClosed); after Shutdown it returns what is left,
+// then ErrClosed once the queue is empty and settled.
+func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
+	if ctx == nil {
+		return nil, invalidf("nil context")
+	}
+	w := q.b.getWaiter()
+	defer q.b.putWaiter(w)
+	d := new(Delivery)
+	if err := q.take(ctx, w, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// take waits for the next live message and makes d its delivery.
+func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery) error {
+	q.mu.Lock()
+	for {
+		if e, ok := q.ready.PopFront(); ok {
+			if e.expires != 0 && q.b.clock() >= e.expires {
+				q.mu.Unlock()
+				q.end(e, endExpired, ReasonExpired, nil)
+				q.mu.Lock()
+				continue
+			}
+			e.attempt++
+			q.delivered++
+			q.unacked.Add(1)
+			d.reset(q, e)
+			if q.cfg.ackTimeout > 0 {
+				q.trackLocked(d)
+			}
+			q.wakeProducerLocked()
+			q.mu.Unlock()
+			return nil
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		if q.b.drained.Load() {
+			q.mu.Unlock()
+			return errDrained
+		}
+		q.consumers.PushBack(w)
+		w.parked = true
+		q.mu.Unlock()
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+			q.abandon(w, &q.consumers)
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+}
+
+// errDrained tells a consumer that Shutdown has emptied its queue. Receive
+// reports it as ErrClosed; Consume returns nil.
+var errDrained = fmt.Errorf("%w: drained", ErrClosed)
+
+// idleLocked reports whether the queue holds nothing: no ready, unacked or
+// delayed message.
+func (q *Queue) idleLocked() bool {
+	return q.ready.Len() == 0 && q.delayed == 0 && q.unacked.Load() == 0
+}
+
+// settle applies a won settlement.
+func (q *Queue) settle(d *Delivery, how uint64, cause error) {
+	if q.cfg.ackTimeout > 0 {
+		q.mu.Lock()
+		q.inflight.remove(d)
+		q.mu.Unlock()
+	}
+	e := d.entry()
+	switch how {
+	case settledAck:
+		q.acked.Add(1)
+	case settledNack:
+		q.nacked.Add(1)
+		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
+			q.end(e, endRejected, ReasonDeliveryLimit, cause)
+		} else {
+			q.retry(e)
+		}
+	case settledReject:
+		q.end(e, endRejected, ReasonRejected, cause)
+	}
+	// Only now is the message counted out of Unacked: it is never missing
+	// from Stats, at worst briefly counted twice.
+	q.unacked.Add(-1)
+	q.b.noteSettled(q)
+}
+
+// retry makes a nacked message ready again after its back-off.
+func (q *Queue) retry(e entry) {
+	wait := q.backoff(int(e.attempt))
+	if wait > 0 {
+		q.mu.Lock()
+		q.delayed++
+		q.mu.Unlock()
+		if q.b.sched.At(time.Now().Add(wait), timed{q: q, e: e, kind: timedRetry}) {
+			return
+		}
+		q.mu.Lock()
+		q.delayed-- // the broker closed: keep the message as ready
+	} else {
+		q.mu.Lock()
+	}
+	q.ready.PushBack(e)
+	q.wakeConsumerLocked()
+	q.mu.Unlock()
+}
+
+// backoff returns the wait before attempt+1: min doubled per attempt,
+// capped at max.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.cfg.backoffMin
+	for i := 1; i < attempt && d < q.cfg.backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, q.cfg.backoffMax)
+}
+
+// retryDue puts a message whose back-off has passed at the back of the queue.
+func (q *Queue) retryDue(e entry) {
+	q.mu.Lock()
+	q.delayed--
+	q.ready.PushBack(e)
+	q.wakeConsumerLocked()
+	q.mu.Unlock()
+}
+
+// close wakes every parked consumer and producer; they see closed and
+// return ErrClosed.
+func (q *Queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.wakeAllLocked()
+	q.mu.Unlock()
+}
+
+func (q *Queue) wakeAllLocked() {
+	for q.consumers.Len() > 0 {
+		q.wakeConsumerLocked()
+	}
+	for q.producers.Len() > 0 {
+		w, _ := q.producers.PopFront()
+		w.wake()
+	}
+}
+
+func (q *Queue) wakeConsumerLocked() {
+	if w, ok := q.consumers.PopFront(); ok {
+		w.wake()
+	}
+}
+
+func (q *Queue) wakeProducerLocked() {
+	if q.producers.Len() > 0 && q.ready.Len() < q.cfg.capacity {
+		w, _ := q.producers.PopFront()
+		w.wake()
+	}
+}
+
+// abandon unparks w after its context ended. If w had already been woken,
+// the wake-up was meant for whoever can use it, so it is passed on.
+func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
+	q.mu.Lock()
+	if w.parked {
+		for i, n := 0, list.Len(); i < n; i++ {
+			x, _ := list.PopFront()
+			if x != w {
+				list.PushBack(x)
+			}
+		}
+		w.parked = false
+	} else if list == &q.consumers {
+		if q.ready.Len() > 0 {
+			q.wakeConsumerLocked()
+		}
+	} else {
+		q.wakeProducerLocked()
+	}
+	q.mu.Unlock()
+	select {
+	case <-w.ch:
+	default:
+	}
+}
+
+// waiter is how a goroutine parks on a queue: a one-slot channel, so a
+// wake-up is never lost and never blocks the waker.
+type waiter struct {
+	ch     chan struct{}
+	parked bool // in a queue's list; guarded by that queue's mu
+}
+
+func (w *waiter) wake() {
+	w.parked = false
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+func newWaiter() *waiter { return &waiter{ch: make(chan struct{}, 1)} }
