@@ -80,11 +80,11 @@ func (q *Queue) sweepAckTimeouts() {
 	}
 	q.mu.Unlock()
 	for _, e := range dead {
-		q.end(e, endRejected, ReasonDeliveryLimit, errAckTimeout)
+		q.limited.Add(1)
+		q.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	}
 	if len(expired) > 0 {
-		q.nacked.Add(uint64(len(expired)))
-		q.unacked.Add(-int64(len(expired)))
+		q.settles.nacked.Add(uint64(len(expired)))
 		q.b.noteSettled(q)
 	}
 }

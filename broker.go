@@ -19,13 +19,14 @@ import (
 type Broker struct {
 	cfg   brokerConfig
 	epoch time.Time // the broker clock's zero; see clock
+	wall  *wallClock
 	sched *sched.Scheduler[timed]
 
 	// ctx is the parent of every handler's context; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	names    atomic.Pointer[map[string]*Queue] // copy-on-write: publish takes no lock
+	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
 	draining atomic.Bool                       // Shutdown has begun
 	drained  atomic.Bool                       // Shutdown found every queue settled
 	closed   atomic.Bool
@@ -43,14 +44,14 @@ type Broker struct {
 // New returns a ready broker. It starts no goroutine until one is needed
 // (a back-off or an ack timeout), and an idle broker burns no CPU.
 func New(opts ...Option) *Broker {
-	b := &Broker{epoch: time.Now(), quiet: make(chan struct{}, 1)}
+	b := &Broker{epoch: time.Now(), wall: newWallClock(), quiet: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o.applyBroker(&b.cfg)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.sched = sched.New(timed.fire)
 	b.waiters.New = func() any { return newWaiter() }
-	b.names.Store(&map[string]*Queue{})
+	b.names.Store(&map[string]destination{})
 	return b
 }
 
@@ -78,18 +79,46 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 	if b.closed.Load() || b.draining.Load() {
 		return nil, ErrClosed
 	}
-	names := *b.names.Load()
-	if q, ok := names[name]; ok {
-		if q.cfg != cfg {
-			return nil, fmt.Errorf("%w: queue %q with other options", ErrExists, name)
+	if d, ok := (*b.names.Load())[name]; ok {
+		if q, ok := d.(*Queue); ok && q.cfg == cfg {
+			return q, nil
 		}
-		return q, nil
+		return nil, existsError(name, "queue", d)
 	}
 	q := &Queue{b: b, name: name, cfg: cfg}
-	next := maps.Clone(names)
-	next[name] = q
-	b.names.Store(&next)
+	b.addLocked(name, q)
 	return q, nil
+}
+
+// destination is what a name in the broker's namespace refers to: a
+// queue, a topic or an exchange.
+type destination interface {
+	// put delivers a stamped message. Internal puts (dead letters) never
+	// wait for room and are accepted while the broker drains.
+	put(ctx context.Context, m *Message, internal bool) error
+	kind() string
+}
+
+// addLocked adds d to the namespace; b.mu must be held.
+func (b *Broker) addLocked(name string, d destination) {
+	next := maps.Clone(*b.names.Load())
+	next[name] = d
+	b.names.Store(&next)
+}
+
+func existsError(name, kind string, have destination) error {
+	if have.kind() != kind {
+		return fmt.Errorf("%w: %q is a %s, not a %s", ErrExists, name, have.kind(), kind)
+	}
+	return fmt.Errorf("%w: %s %q with other options", ErrExists, kind, name)
+}
+
+// lookup returns the destination called name.
+func (b *Broker) lookup(name string) (destination, error) {
+	if d := (*b.names.Load())[name]; d != nil {
+		return d, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 }
 
 // Publish publishes m to the queue called name, assigning m.ID and m.Time
@@ -99,23 +128,23 @@ func (b *Broker) Publish(ctx context.Context, name string, m *Message) error {
 	if err := b.checkPublish(ctx, m); err != nil {
 		return err
 	}
-	q := (*b.names.Load())[name]
-	if q == nil {
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	d, err := b.lookup(name)
+	if err != nil {
+		return err
 	}
-	m.stamp()
-	return q.put(ctx, m, false)
+	m.stamp(b.wall)
+	return d.put(ctx, m, false)
 }
 
 // publishInternal publishes a message herald made (a dead letter): it never
 // waits for room and is accepted while draining.
 func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) error {
-	q := (*b.names.Load())[name]
-	if q == nil {
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	d, err := b.lookup(name)
+	if err != nil {
+		return err
 	}
-	m.stamp()
-	return q.put(ctx, m, true)
+	m.stamp(b.wall)
+	return d.put(ctx, m, true)
 }
 
 // checkPublish rejects what no publish accepts. While draining, only
@@ -284,10 +313,11 @@ func (b *Broker) doneConsumer() {
 }
 
 func (b *Broker) queues() []*Queue {
-	names := *b.names.Load()
-	qs := make([]*Queue, 0, len(names))
-	for _, q := range names {
-		qs = append(qs, q)
+	var qs []*Queue
+	for _, d := range *b.names.Load() {
+		if q, ok := d.(*Queue); ok {
+			qs = append(qs, q)
+		}
 	}
 	return qs
 }

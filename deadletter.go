@@ -28,7 +28,8 @@ const (
 type ending uint8
 
 const (
-	endRejected ending = iota
+	endRejected ending = iota // by a settlement, counted by the caller
+	endLimited                // at max deliveries, counted by the caller
 	endExpired
 	endDropped
 )
@@ -38,8 +39,6 @@ const (
 // dead letter takes the destination's lock.
 func (q *Queue) end(e entry, how ending, reason string, cause error) {
 	switch how {
-	case endRejected:
-		q.rejected.Add(1)
 	case endExpired:
 		q.expired.Add(1)
 	case endDropped:

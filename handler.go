@@ -93,8 +93,11 @@ func (q *Queue) consumeResult(ctx context.Context, err error) error {
 func (q *Queue) work(ctx context.Context, h Handler) error {
 	w := newWaiter()
 	var d Delivery
+	counts := new(settleCounts)
+	q.addWorker(counts)
+	defer q.removeWorker(counts)
 	for {
-		if err := q.take(ctx, w, &d); err != nil {
+		if err := q.take(ctx, w, &d, counts); err != nil {
 			return err
 		}
 		err := q.b.call(ctx, h, &d)
@@ -108,15 +111,19 @@ func settleByResult(d *Delivery, err error) {
 	if d.settled() != settledNone {
 		return
 	}
-	var perm *PermanentError
 	switch {
 	case err == nil:
 		d.settle(settledAck, nil)
-	case errors.As(err, &perm):
+	case isPermanent(err):
 		d.settle(settledReject, err)
 	default:
 		d.settle(settledNack, err)
 	}
+}
+
+func isPermanent(err error) bool {
+	var perm *PermanentError
+	return errors.As(err, &perm)
 }
 
 // call runs h, turning a panic into a *PanicError.

@@ -54,16 +54,22 @@ func nextID() string {
 
 func makeIDBlock(first uint64) *idBlockT {
 	const hex = "0123456789abcdef"
+	// first is a multiple of idBlockSize (64), so within a block only the
+	// last two hex digits change: format the first ID once, then copy it
+	// and rewrite those two.
+	var tmpl [idLen]byte
+	copy(tmpl[:], idPrefix)
+	tmpl[idPrefixLen] = '-'
+	for j, seq := idLen-1, first; j > idPrefixLen; j-- {
+		tmpl[j] = hex[seq&0xf]
+		seq >>= 4
+	}
 	buf := make([]byte, idBlockSize*idLen)
-	for k := 0; k < idBlockSize; k++ {
+	for k := range idBlockSize {
 		b := buf[k*idLen : (k+1)*idLen]
-		copy(b, idPrefix)
-		b[idPrefixLen] = '-'
-		seq := first + uint64(k)
-		for j := idLen - 1; j > idPrefixLen; j-- {
-			b[j] = hex[seq&0xf]
-			seq >>= 4
-		}
+		copy(b, tmpl[:])
+		low := byte(first) + byte(k)
+		b[idLen-2], b[idLen-1] = hex[low>>4], hex[low&0xf]
 	}
 	return &idBlockT{first: first, text: string(buf)}
 }

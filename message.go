@@ -32,12 +32,12 @@ type Message struct {
 func NewMessage(body any) *Message { return &Message{Body: body} }
 
 // stamp fills in the fields publish assigns.
-func (m *Message) stamp() {
+func (m *Message) stamp(c *wallClock) {
 	if m.ID == "" {
 		m.ID = nextID()
 	}
 	if m.Time.IsZero() {
-		m.Time = time.Now()
+		m.Time = c.now()
 	}
 }
 
@@ -67,6 +67,7 @@ type Delivery struct {
 	Attempt  int // 1 on the first delivery
 
 	q       *Queue
+	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<2 | settlement; see claim
 	expires int64         // the message's expiry on the broker clock; 0: never
 
@@ -129,8 +130,8 @@ func (d *Delivery) claim(how uint64) bool {
 func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 
 // reset makes d carry e as a new, unsettled delivery from q.
-func (d *Delivery) reset(q *Queue, e entry) {
-	d.Message, d.Attempt, d.expires, d.q = e.m, int(e.attempt), e.expires, q
+func (d *Delivery) reset(q *Queue, e entry, counts *settleCounts) {
+	d.Message, d.Attempt, d.expires, d.q, d.counts = e.m, int(e.attempt), e.expires, q, counts
 	d.state.Store((d.state.Load() | settledMask) + 1) // next generation, unsettled
 }
 

@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +36,13 @@ type Queue struct {
 	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
 	ackSweepDue bool         // an ack-timeout sweep is scheduled
 
-	// Counted outside mu: settling takes no lock.
-	unacked          atomic.Int64
-	acked            atomic.Uint64
-	nacked           atomic.Uint64
-	rejected         atomic.Uint64
+	// Settling takes no lock: it counts in the delivery's settleCounts.
+	// Unacked is what was delivered and not yet settled.
+	settles       settleCounts
+	workerSettles []*settleCounts
+
+	// Endings that are not settlements; counted outside mu.
+	limited          atomic.Uint64 // reached max deliveries
 	expired          atomic.Uint64
 	dropped          atomic.Uint64
 	deadLettered     atomic.Uint64
@@ -72,6 +75,8 @@ type QueueStats struct {
 	Delayed int // nacked and waiting out their back-off
 }
 
+func (q *Queue) kind() string { return "queue" }
+
 // Name returns the name the queue was declared with.
 func (q *Queue) Name() string { return q.name }
 
@@ -87,18 +92,19 @@ func (q *Queue) Len() int {
 func (q *Queue) Stats() QueueStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	acked, nacked, rejected := q.sumLocked()
 	return QueueStats{
 		Published:        q.published,
 		Delivered:        q.delivered,
-		Acked:            q.acked.Load(),
-		Nacked:           q.nacked.Load(),
-		Rejected:         q.rejected.Load(),
+		Acked:            acked,
+		Nacked:           nacked,
+		Rejected:         rejected + q.limited.Load(),
 		Expired:          q.expired.Load(),
 		Dropped:          q.dropped.Load(),
 		DeadLettered:     q.deadLettered.Load(),
 		DeadLetterFailed: q.deadLetterFailed.Load(),
 		Ready:            q.ready.Len(),
-		Unacked:          int(q.unacked.Load()),
+		Unacked:          int(q.delivered - acked - nacked - rejected),
 		Delayed:          q.delayed,
 	}
 }
@@ -113,7 +119,7 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 	if err := q.b.checkPublish(ctx, m); err != nil {
 		return err
 	}
-	m.stamp()
+	m.stamp(q.b.wall)
 	return q.put(ctx, m, false)
 }
 
@@ -203,14 +209,16 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	w := q.b.getWaiter()
 	defer q.b.putWaiter(w)
 	d := new(Delivery)
-	if err := q.take(ctx, w, d); err != nil {
+	if err := q.take(ctx, w, d, &q.settles); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
 // take waits for the next live message and makes d its delivery.
-func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery) error {
+// Its settlement is counted in counts.
+func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts) error {
+	spins := 0
 	q.mu.Lock()
 	for {
 		if e, ok := q.ready.PopFront(); ok {
@@ -222,8 +230,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery) error {
 			}
 			e.attempt++
 			q.delivered++
-			q.unacked.Add(1)
-			d.reset(q, e)
+			d.reset(q, e, counts)
 			if q.cfg.ackTimeout > 0 {
 				q.trackLocked(d)
 			}
@@ -239,6 +246,16 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery) error {
 			q.mu.Unlock()
 			return errDrained
 		}
+		if spins < maxSpins {
+			// A publisher is often about to hand over the next message:
+			// yielding a few times costs less than parking and being woken.
+			spins++
+			q.mu.Unlock()
+			runtime.Gosched()
+			q.mu.Lock()
+			continue
+		}
+		spins = 0
 		q.consumers.PushBack(w)
 		w.parked = true
 		q.mu.Unlock()
@@ -252,6 +269,9 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery) error {
 	}
 }
 
+// maxSpins bounds how often take yields before it parks.
+const maxSpins = 4
+
 // errDrained tells a consumer that Shutdown has emptied its queue. Receive
 // reports it as ErrClosed; Consume returns nil.
 var errDrained = fmt.Errorf("%w: drained", ErrClosed)
@@ -259,7 +279,7 @@ var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 // idleLocked reports whether the queue holds nothing: no ready, unacked or
 // delayed message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.unacked.Load() == 0
+	return q.ready.Len() == 0 && q.delayed == 0 && q.unackedLocked() == 0
 }
 
 // settle applies a won settlement.
@@ -270,22 +290,24 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 		q.mu.Unlock()
 	}
 	e := d.entry()
+	// Each case counts the settlement only once the message is wherever it
+	// goes next: it is never missing from Stats, at worst briefly counted
+	// twice.
 	switch how {
 	case settledAck:
-		q.acked.Add(1)
+		d.counts.acked.Add(1)
 	case settledNack:
-		q.nacked.Add(1)
 		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-			q.end(e, endRejected, ReasonDeliveryLimit, cause)
+			q.limited.Add(1)
+			q.end(e, endLimited, ReasonDeliveryLimit, cause)
 		} else {
 			q.retry(e)
 		}
+		d.counts.nacked.Add(1)
 	case settledReject:
 		q.end(e, endRejected, ReasonRejected, cause)
+		d.counts.rejected.Add(1)
 	}
-	// Only now is the message counted out of Unacked: it is never missing
-	// from Stats, at worst briefly counted twice.
-	q.unacked.Add(-1)
 	q.b.noteSettled(q)
 }
 
@@ -353,8 +375,11 @@ func (q *Queue) wakeConsumerLocked() {
 	}
 }
 
+// wakeProducerLocked wakes a parked publisher once the queue has drained
+// to its low-water mark, a quarter below capacity, rather than at every
+// free slot: a woken publisher then fills several slots per wake-up.
 func (q *Queue) wakeProducerLocked() {
-	if q.producers.Len() > 0 && q.ready.Len() < q.cfg.capacity {
+	if q.producers.Len() > 0 && q.ready.Len() <= q.cfg.capacity-max(1, q.cfg.capacity/4) {
 		w, _ := q.producers.PopFront()
 		w.wake()
 	}

@@ -1,0 +1,170 @@
+package herald
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Each benchmark has a "chan" sub-benchmark, the same workload on plain
+// buffered Go channels (capacity 1024), and a "herald" one. An op is one
+// message moved end to end (publish to handler, acked), or one round trip
+// for ping-pong. Both sides allocate the *Message, so allocs/op above the
+// channel's is herald's own. `go run ./internal/benchtab` turns the output
+// into a table of herald/chan ratios.
+
+const benchCapacity = 1024
+
+// benchBody is every benchmark message's body: a pointer, so that boxing it
+// allocates nothing and allocs/op counts only the *Message and herald.
+var benchBody = &struct{ n int }{}
+
+// consumeN runs q.Consume with handler h in the background and returns a
+// function that stops it and waits for it to return.
+func consumeN(b *testing.B, q *Queue, h Handler, opts ...ConsumeOption) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.Consume(ctx, h, opts...)
+	}()
+	return func() { cancel(); <-done }
+}
+
+func BenchmarkQueue1to1(b *testing.B) {
+	b.Run("chan", func(b *testing.B) {
+		b.ReportAllocs()
+		ch := make(chan *Message, benchCapacity)
+		done := make(chan struct{})
+		go func() {
+			for range b.N {
+				<-ch
+			}
+			close(done)
+		}()
+		for range b.N {
+			ch <- &Message{Body: benchBody}
+		}
+		<-done
+	})
+	b.Run("herald", func(b *testing.B) {
+		b.ReportAllocs()
+		br := New()
+		defer br.Close()
+		q, _ := br.Queue("bench", WithCapacity(benchCapacity))
+		done := make(chan struct{})
+		n := 0
+		stop := consumeN(b, q, func(ctx context.Context, d *Delivery) error {
+			if n++; n == b.N {
+				close(done)
+			}
+			return nil
+		})
+		defer stop()
+		ctx := context.Background()
+		for range b.N {
+			q.Publish(ctx, &Message{Body: benchBody})
+		}
+		<-done
+	})
+}
+
+func BenchmarkQueue4to4(b *testing.B) {
+	const producers, consumers = 4, 4
+	share := func(b *testing.B, p int) int { // messages producer p sends
+		n := b.N / producers
+		if p == 0 {
+			n += b.N % producers
+		}
+		return n
+	}
+	b.Run("chan", func(b *testing.B) {
+		b.ReportAllocs()
+		ch := make(chan *Message, benchCapacity)
+		var prod, cons sync.WaitGroup
+		for range consumers {
+			cons.Go(func() {
+				for range ch {
+				}
+			})
+		}
+		for p := range producers {
+			prod.Go(func() {
+				for range share(b, p) {
+					ch <- &Message{Body: benchBody}
+				}
+			})
+		}
+		prod.Wait()
+		close(ch)
+		cons.Wait()
+	})
+	b.Run("herald", func(b *testing.B) {
+		b.ReportAllocs()
+		br := New()
+		defer br.Close()
+		q, _ := br.Queue("bench", WithCapacity(benchCapacity))
+		done := make(chan struct{})
+		var n atomic.Int64
+		h := func(ctx context.Context, d *Delivery) error {
+			if n.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		}
+		for range consumers {
+			defer consumeN(b, q, h)()
+		}
+		ctx := context.Background()
+		var prod sync.WaitGroup
+		for p := range producers {
+			prod.Go(func() {
+				for range share(b, p) {
+					q.Publish(ctx, &Message{Body: benchBody})
+				}
+			})
+		}
+		prod.Wait()
+		<-done
+	})
+}
+
+func BenchmarkPingPong(b *testing.B) {
+	b.Run("chan", func(b *testing.B) {
+		b.ReportAllocs()
+		ping := make(chan *Message, benchCapacity)
+		pong := make(chan *Message, benchCapacity)
+		go func() {
+			for m := range ping {
+				pong <- &Message{Body: m.Body}
+			}
+		}()
+		for range b.N {
+			ping <- &Message{Body: benchBody}
+			<-pong
+		}
+		close(ping)
+	})
+	b.Run("herald", func(b *testing.B) {
+		b.ReportAllocs()
+		br := New()
+		defer br.Close()
+		ping, _ := br.Queue("ping", WithCapacity(benchCapacity))
+		pong, _ := br.Queue("pong", WithCapacity(benchCapacity))
+		defer consumeN(b, ping, func(ctx context.Context, d *Delivery) error {
+			return pong.Publish(ctx, &Message{Body: d.Body})
+		})()
+		done := make(chan struct{})
+		n := 0
+		defer consumeN(b, pong, func(ctx context.Context, d *Delivery) error {
+			if n++; n == b.N {
+				close(done)
+				return nil
+			}
+			return ping.Publish(ctx, &Message{Body: benchBody})
+		})()
+		ping.Publish(context.Background(), &Message{Body: 0})
+		<-done
+	})
+}
