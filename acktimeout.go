@@ -80,8 +80,7 @@ func (q *Queue) sweepAckTimeouts() {
 	}
 	q.mu.Unlock()
 	for _, e := range dead {
-		q.limited.Add(1)
-		q.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
+		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	}
 	if len(expired) > 0 {
 		q.settles.nacked.Add(uint64(len(expired)))

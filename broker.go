@@ -27,8 +27,8 @@ type Broker struct {
 	cancel context.CancelFunc
 
 	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
-	draining atomic.Bool                       // Shutdown has begun
-	drained  atomic.Bool                       // Shutdown found every queue settled
+	draining atomic.Bool                            // Shutdown has begun
+	drained  atomic.Bool                            // Shutdown found every queue settled
 	closed   atomic.Bool
 	// drainPuts counts messages accepted while draining, so Shutdown can
 	// tell that nothing moved while it looked at every queue.
@@ -85,7 +85,7 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 		}
 		return nil, existsError(name, "queue", d)
 	}
-	q := &Queue{b: b, name: name, cfg: cfg}
+	q := newQueue(b, name, cfg)
 	b.addLocked(name, q)
 	return q, nil
 }
@@ -142,6 +142,9 @@ func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) e
 	d, err := b.lookup(name)
 	if err != nil {
 		return err
+	}
+	if b.draining.Load() {
+		b.drainPuts.Add(1)
 	}
 	m.stamp(b.wall)
 	return d.put(ctx, m, true)

@@ -13,8 +13,6 @@ type settleCounts struct {
 	_        [40]byte      // pad to a 64-byte cache line
 }
 
-func (c *settleCounts) total() uint64 { return c.acked.Load() + c.nacked.Load() + c.rejected.Load() }
-
 // addTo folds c into dst, for a handler goroutine that stops.
 func (c *settleCounts) addTo(dst *settleCounts) {
 	dst.acked.Add(c.acked.Load())

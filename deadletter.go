@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,26 +30,42 @@ type ending uint8
 
 const (
 	endRejected ending = iota // by a settlement, counted by the caller
-	endLimited                // at max deliveries, counted by the caller
+	endLimited
 	endExpired
 	endDropped
 )
 
-// end counts a message's ending and dead-letters it when the queue has a
-// destination for that. It must be called without q.mu held: publishing the
+// endings counts how messages ended in one place (a queue or a
+// subscription) and dead-letters them to that place's destination.
+type endings struct {
+	b          *Broker
+	place      string // set in HeaderDeathQueue
+	deadLetter string // destination name; "" for none
+
+	limited          atomic.Uint64 // reached max deliveries
+	expired          atomic.Uint64
+	dropped          atomic.Uint64
+	deadLettered     atomic.Uint64
+	deadLetterFailed atomic.Uint64
+}
+
+// end counts a message's ending and dead-letters it when there is a
+// destination for that. It must be called with no lock held: publishing the
 // dead letter takes the destination's lock.
-func (q *Queue) end(e entry, how ending, reason string, cause error) {
+func (x *endings) end(e entry, how ending, reason string, cause error) {
 	switch how {
+	case endLimited:
+		x.limited.Add(1)
 	case endExpired:
-		q.expired.Add(1)
+		x.expired.Add(1)
 	case endDropped:
-		q.dropped.Add(1)
+		x.dropped.Add(1)
 	}
-	if q.cfg.deadLetter == "" {
+	if x.deadLetter == "" {
 		return
 	}
 	dead := e.m.clone()
-	dead.Headers[HeaderDeathQueue] = q.name
+	dead.Headers[HeaderDeathQueue] = x.place
 	dead.Headers[HeaderDeathReason] = reason
 	dead.Headers[HeaderDeathAttempts] = strconv.Itoa(int(e.attempt))
 	dead.Headers[HeaderDeathTime] = time.Now().Format(time.RFC3339Nano)
@@ -58,11 +75,11 @@ func (q *Queue) end(e entry, how ending, reason string, cause error) {
 	// The dead letter keeps its ID, but its age restarts: it is a new
 	// message in its new home, as in RabbitMQ.
 	dead.TTL, dead.Delay = 0, 0
-	if err := q.b.publishInternal(context.Background(), q.cfg.deadLetter, dead); err != nil {
-		q.deadLetterFailed.Add(1)
-		q.b.log(slog.LevelWarn, "dead letter lost", "queue", q.name, "destination", q.cfg.deadLetter,
+	if err := x.b.publishInternal(context.Background(), x.deadLetter, dead); err != nil {
+		x.deadLetterFailed.Add(1)
+		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.deadLetter,
 			"id", e.m.ID, "reason", reason, "error", err)
 		return
 	}
-	q.deadLettered.Add(1)
+	x.deadLettered.Add(1)
 }

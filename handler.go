@@ -97,6 +97,11 @@ func (q *Queue) work(ctx context.Context, h Handler) error {
 	q.addWorker(counts)
 	defer q.removeWorker(counts)
 	for {
+		// Once the consumer's context ends it takes nothing more, even
+		// from a queue that still has messages ready.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := q.take(ctx, w, &d, counts); err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ type Delivery struct {
 	*Message     // shared, read-only: d.Body, d.ID, d.Key ...
 	Attempt  int // 1 on the first delivery
 
-	q       *Queue
+	src     settler       // the queue or subscription it came from
 	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<2 | settlement; see claim
 	expires int64         // the message's expiry on the broker clock; 0: never
@@ -106,8 +106,8 @@ func (d *Delivery) settle(how uint64, cause error) error {
 	if !d.claim(how) {
 		return ErrSettled
 	}
-	if d.q != nil {
-		d.q.settle(d, how, cause)
+	if d.src != nil {
+		d.src.settle(d, how, cause)
 	}
 	return nil
 }
@@ -130,9 +130,15 @@ func (d *Delivery) claim(how uint64) bool {
 func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 
 // reset makes d carry e as a new, unsettled delivery from q.
-func (d *Delivery) reset(q *Queue, e entry, counts *settleCounts) {
-	d.Message, d.Attempt, d.expires, d.q, d.counts = e.m, int(e.attempt), e.expires, q, counts
+func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
+	d.Message, d.Attempt, d.expires, d.src, d.counts = e.m, int(e.attempt), e.expires, src, counts
 	d.state.Store((d.state.Load() | settledMask) + 1) // next generation, unsettled
+}
+
+// settler is where a delivery came from, which applies its settlement
+// once claim has decided which settle won.
+type settler interface {
+	settle(d *Delivery, how uint64, cause error)
 }
 
 // entry is how a queue holds a message: by value, 24 bytes, so the ring

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/ring"
@@ -31,6 +30,7 @@ type Queue struct {
 	producers   ring.Ring[*waiter] // parked in publish (OverflowBlock)
 	closed      bool
 	delayed     int // nacked messages waiting out their back-off
+	dying       int // taken out to be dead-lettered, not yet counted ended
 	published   uint64
 	delivered   uint64
 	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
@@ -41,12 +41,7 @@ type Queue struct {
 	settles       settleCounts
 	workerSettles []*settleCounts
 
-	// Endings that are not settlements; counted outside mu.
-	limited          atomic.Uint64 // reached max deliveries
-	expired          atomic.Uint64
-	dropped          atomic.Uint64
-	deadLettered     atomic.Uint64
-	deadLetterFailed atomic.Uint64
+	ends endings // how messages ended, counted outside mu
 }
 
 // QueueStats is a snapshot of a queue's counters. Every published message
@@ -75,6 +70,12 @@ type QueueStats struct {
 	Delayed int // nacked and waiting out their back-off
 }
 
+func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
+	q := &Queue{b: b, name: name, cfg: cfg}
+	q.ends = endings{b: b, place: name, deadLetter: cfg.deadLetter}
+	return q
+}
+
 func (q *Queue) kind() string { return "queue" }
 
 // Name returns the name the queue was declared with.
@@ -98,11 +99,11 @@ func (q *Queue) Stats() QueueStats {
 		Delivered:        q.delivered,
 		Acked:            acked,
 		Nacked:           nacked,
-		Rejected:         rejected + q.limited.Load(),
-		Expired:          q.expired.Load(),
-		Dropped:          q.dropped.Load(),
-		DeadLettered:     q.deadLettered.Load(),
-		DeadLetterFailed: q.deadLetterFailed.Load(),
+		Rejected:         rejected + q.ends.limited.Load(),
+		Expired:          q.ends.expired.Load(),
+		Dropped:          q.ends.dropped.Load(),
+		DeadLettered:     q.ends.deadLettered.Load(),
+		DeadLetterFailed: q.ends.deadLetterFailed.Load(),
 		Ready:            q.ready.Len(),
 		Unacked:          int(q.delivered - acked - nacked - rejected),
 		Delayed:          q.delayed,
@@ -135,7 +136,7 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 	}()
 	q.mu.Lock()
 	for {
-		if q.closed || (!internal && q.b.draining.Load()) {
+		if q.closed || (!internal && q.b.draining.Load() && ctx.Value(handlerContextKey{}) != q.b) {
 			q.mu.Unlock()
 			return ErrClosed
 		}
@@ -152,15 +153,15 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
 		case OverflowDropNewest:
 			q.published++
+			q.dieLocked(e, endDropped, ReasonMaxLen)
 			q.mu.Unlock()
-			q.end(e, endDropped, ReasonMaxLen, nil)
 			return nil
 		case OverflowDropOldest:
 			old, _ := q.ready.PopFront()
 			q.ready.PushBack(e)
 			q.published++
+			q.dieLocked(old, endDropped, ReasonMaxLen)
 			q.mu.Unlock()
-			q.end(old, endDropped, ReasonMaxLen, nil)
 			return nil
 		}
 		// OverflowBlock.
@@ -221,11 +222,14 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 	spins := 0
 	q.mu.Lock()
 	for {
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
 		if e, ok := q.ready.PopFront(); ok {
 			if e.expires != 0 && q.b.clock() >= e.expires {
-				q.mu.Unlock()
-				q.end(e, endExpired, ReasonExpired, nil)
-				q.mu.Lock()
+				q.dieLocked(e, endExpired, ReasonExpired)
+				q.wakeProducerLocked()
 				continue
 			}
 			e.attempt++
@@ -237,10 +241,6 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			q.wakeProducerLocked()
 			q.mu.Unlock()
 			return nil
-		}
-		if q.closed {
-			q.mu.Unlock()
-			return ErrClosed
 		}
 		if q.b.drained.Load() {
 			q.mu.Unlock()
@@ -276,13 +276,28 @@ const maxSpins = 4
 // reports it as ErrClosed; Consume returns nil.
 var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 
-// idleLocked reports whether the queue holds nothing: no ready, unacked or
-// delayed message.
+// idleLocked reports whether the queue holds nothing: no ready, unacked,
+// delayed or dying message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.unackedLocked() == 0
+	return q.ready.Len() == 0 && q.delayed == 0 && q.dying == 0 && q.unackedLocked() == 0
 }
 
-// settle applies a won settlement.
+// dieLocked ends e, which the caller has taken out of the queue, with q.mu
+// held on entry and on return. It unlocks around the ending, which may
+// publish a dead letter; meanwhile e counts as dying, so that Shutdown does
+// not mistake the queue for idle.
+func (q *Queue) dieLocked(e entry, how ending, reason string) {
+	q.dying++
+	q.mu.Unlock()
+	q.ends.end(e, how, reason, nil)
+	q.mu.Lock()
+	q.dying--
+	if q.b.draining.Load() && q.idleLocked() {
+		q.b.signalQuiet()
+	}
+}
+
+// settle applies a won settlement of one of q's deliveries.
 func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 	if q.cfg.ackTimeout > 0 {
 		q.mu.Lock()
@@ -298,14 +313,13 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 		d.counts.acked.Add(1)
 	case settledNack:
 		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-			q.limited.Add(1)
-			q.end(e, endLimited, ReasonDeliveryLimit, cause)
+			q.ends.end(e, endLimited, ReasonDeliveryLimit, cause)
 		} else {
 			q.retry(e)
 		}
 		d.counts.nacked.Add(1)
 	case settledReject:
-		q.end(e, endRejected, ReasonRejected, cause)
+		q.ends.end(e, endRejected, ReasonRejected, cause)
 		d.counts.rejected.Add(1)
 	}
 	q.b.noteSettled(q)
@@ -375,11 +389,8 @@ func (q *Queue) wakeConsumerLocked() {
 	}
 }
 
-// wakeProducerLocked wakes a parked publisher once the queue has drained
-// to its low-water mark, a quarter below capacity, rather than at every
-// free slot: a woken publisher then fills several slots per wake-up.
 func (q *Queue) wakeProducerLocked() {
-	if q.producers.Len() > 0 && q.ready.Len() <= q.cfg.capacity-max(1, q.cfg.capacity/4) {
+	if q.producers.Len() > 0 && q.ready.Len() < q.cfg.capacity {
 		w, _ := q.producers.PopFront()
 		w.wake()
 	}
