@@ -91,13 +91,15 @@ func (q *Queue) sweepAckTimeouts() {
 // timed is an item of the broker's scheduler.
 type timed struct {
 	q    *Queue
+	s    *Subscription
 	e    entry
 	kind uint8
 }
 
 const (
-	timedRetry uint8 = iota
-	timedAckSweep
+	timedRetry    uint8 = iota // q.retryDue(e)
+	timedAckSweep              // q.sweepAckTimeouts()
+	timedSubRetry              // s.retryDue(e)
 )
 
 func (t timed) fire() {
@@ -106,5 +108,7 @@ func (t timed) fire() {
 		t.q.retryDue(t.e)
 	case timedAckSweep:
 		t.q.sweepAckTimeouts()
+	case timedSubRetry:
+		t.s.retryDue(t.e)
 	}
 }

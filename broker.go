@@ -30,9 +30,11 @@ type Broker struct {
 	draining atomic.Bool                            // Shutdown has begun
 	drained  atomic.Bool                            // Shutdown found every queue settled
 	closed   atomic.Bool
-	// drainPuts counts messages accepted while draining, so Shutdown can
-	// tell that nothing moved while it looked at every queue.
-	drainPuts atomic.Uint64
+	// While draining, every put into a queue or topic is counted as it
+	// starts and as it ends, so Shutdown can tell that nothing moved while
+	// it looked at every queue.
+	putsStarted atomic.Uint64
+	putsDone    atomic.Uint64
 
 	mu        sync.Mutex // serialises declare, Consume registration and stop
 	consumers int        // running Consume calls
@@ -143,9 +145,6 @@ func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) e
 	if err != nil {
 		return err
 	}
-	if b.draining.Load() {
-		b.drainPuts.Add(1)
-	}
 	m.stamp(b.wall)
 	return d.put(ctx, m, true)
 }
@@ -161,13 +160,31 @@ func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
 		return invalidf("nil context")
 	case b.closed.Load():
 		return ErrClosed
-	case b.draining.Load():
-		if ctx.Value(handlerContextKey{}) != b {
-			return ErrClosed
-		}
-		b.drainPuts.Add(1)
+	case b.draining.Load() && !b.fromHandler(ctx):
+		return ErrClosed
 	}
 	return nil
+}
+
+// fromHandler reports whether ctx is a handler's context from this broker.
+func (b *Broker) fromHandler(ctx context.Context) bool {
+	return ctx.Value(handlerContextKey{}) == b
+}
+
+// beginPut notes a put into a queue or topic while draining; the caller
+// calls endPut(true) when the message has landed (or failed to).
+func (b *Broker) beginPut() bool {
+	if !b.draining.Load() {
+		return false
+	}
+	b.putsStarted.Add(1)
+	return true
+}
+
+func (b *Broker) endPut(tracked bool) {
+	if tracked {
+		b.putsDone.Add(1)
+	}
 }
 
 type handlerContextKey struct{}
@@ -185,11 +202,11 @@ func (b *Broker) Close() error {
 		b.mu.Unlock()
 		return nil
 	}
-	queues := b.queues()
+	ds := b.drainers()
 	b.mu.Unlock()
 	b.cancel()
-	for _, q := range queues {
-		q.close()
+	for _, d := range ds {
+		d.close()
 	}
 	b.sched.Close()
 	return nil
@@ -216,24 +233,20 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	b.draining.Store(true)
-	queues := b.queues()
+	ds := b.drainers()
 	b.mu.Unlock()
 	// Wake parked producers, which now fail, and consumers, which recheck.
-	for _, q := range queues {
-		q.mu.Lock()
-		q.wakeAllLocked()
-		q.mu.Unlock()
+	for _, d := range ds {
+		d.wakeAll()
 	}
-	for !b.settledEverywhere(queues) {
+	for !b.settledEverywhere(ds) {
 		if err := b.awaitQuiet(ctx); err != nil {
 			return err
 		}
 	}
 	b.drained.Store(true)
-	for _, q := range queues {
-		q.mu.Lock()
-		q.wakeAllLocked()
-		q.mu.Unlock()
+	for _, d := range ds {
+		d.wakeAll()
 	}
 	for {
 		b.mu.Lock()
@@ -249,20 +262,21 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return b.Close()
 }
 
-// settledEverywhere reports whether every queue is idle and no message was
-// accepted while it looked: a message can only appear in a queue already
-// seen idle through a publish, which drainPuts counts.
-func (b *Broker) settledEverywhere(queues []*Queue) bool {
-	before := b.drainPuts.Load()
-	for _, q := range queues {
-		q.mu.Lock()
-		idle := q.idleLocked()
-		q.mu.Unlock()
-		if !idle {
+// settledEverywhere reports whether every queue and topic is idle. A
+// message can only land in one already seen idle through a put, so the
+// answer holds if no put was in flight when it started looking and none
+// started while it looked.
+func (b *Broker) settledEverywhere(ds []drainer) bool {
+	started := b.putsStarted.Load()
+	if b.putsDone.Load() != started {
+		return false
+	}
+	for _, d := range ds {
+		if !d.idle() {
 			return false
 		}
 	}
-	return b.drainPuts.Load() == before
+	return b.putsStarted.Load() == started
 }
 
 func (b *Broker) awaitQuiet(ctx context.Context) error {
@@ -284,17 +298,18 @@ func (b *Broker) signalQuiet() {
 }
 
 // noteSettled is called after every settle; while draining it wakes
-// Shutdown when the queue has emptied.
-func (b *Broker) noteSettled(q *Queue) {
-	if !b.draining.Load() {
-		return
-	}
-	q.mu.Lock()
-	idle := q.idleLocked()
-	q.mu.Unlock()
-	if idle {
+// Shutdown when the queue or topic has emptied.
+func (b *Broker) noteSettled(d drainer) {
+	if b.draining.Load() && d.idle() {
 		b.signalQuiet()
 	}
+}
+
+// drainer is what Shutdown and Close need of a queue or topic.
+type drainer interface {
+	idle() bool // holds no message that is not settled
+	wakeAll()   // wakes every parked consumer and producer to look again
+	close()     // makes every call fail with ErrClosed, waking them
 }
 
 // addConsumer registers a running Consume call; false after Close.
@@ -315,14 +330,14 @@ func (b *Broker) doneConsumer() {
 	b.signalQuiet()
 }
 
-func (b *Broker) queues() []*Queue {
-	var qs []*Queue
+func (b *Broker) drainers() []drainer {
+	var ds []drainer
 	for _, d := range *b.names.Load() {
-		if q, ok := d.(*Queue); ok {
-			qs = append(qs, q)
+		if x, ok := d.(drainer); ok {
+			ds = append(ds, x)
 		}
 	}
-	return qs
+	return ds
 }
 
 // clock returns the broker's monotonic time in nanoseconds, for expiries.

@@ -7,14 +7,20 @@ import "sync/atomic"
 // core is using; Stats adds them up. Deliveries from Receive and the
 // ack-timeout sweep use the queue's shared one.
 type settleCounts struct {
-	acked    atomic.Uint64
-	nacked   atomic.Uint64 // nacks and ack timeouts
-	rejected atomic.Uint64 // rejects and permanent errors
-	_        [40]byte      // pad to a 64-byte cache line
+	delivered atomic.Uint64 // used by subscriptions; a queue counts under its lock
+	acked     atomic.Uint64
+	nacked    atomic.Uint64 // nacks and ack timeouts
+	rejected  atomic.Uint64 // rejects and permanent errors
+	_         [32]byte      // pad to a 64-byte cache line
+}
+
+func (c *settleCounts) load() (delivered, acked, nacked, rejected uint64) {
+	return c.delivered.Load(), c.acked.Load(), c.nacked.Load(), c.rejected.Load()
 }
 
 // addTo folds c into dst, for a handler goroutine that stops.
 func (c *settleCounts) addTo(dst *settleCounts) {
+	dst.delivered.Add(c.delivered.Load())
 	dst.acked.Add(c.acked.Load())
 	dst.nacked.Add(c.nacked.Load())
 	dst.rejected.Add(c.rejected.Load())

@@ -29,6 +29,10 @@ var (
 	// nil message or handler, a negative or zero size where a positive one
 	// is needed.
 	ErrInvalid = errors.New("herald: invalid argument")
+	// ErrLagged is wrapped by the *LagError a topic subscription returns
+	// when it fell so far behind that messages it had not read were
+	// overwritten.
+	ErrLagged = errors.New("herald: subscription lagged")
 )
 
 // invalidf returns an error wrapping ErrInvalid with a message that names
@@ -68,3 +72,16 @@ func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panick
 // errAckTimeout is the cause recorded on a message that dies because its
 // last delivery's ack timeout passed.
 var errAckTimeout = errors.New("herald: ack timeout")
+
+// LagError tells a topic subscription how many messages it missed because
+// it fell more than the topic's capacity behind under OverflowDropOldest.
+// Receive returns it once, before the oldest message still retained; the
+// subscription then carries on from there. errors.Is(err, ErrLagged) holds.
+type LagError struct{ Missed uint64 }
+
+func (e *LagError) Error() string {
+	return fmt.Sprintf("herald: subscription lagged: missed %d messages", e.Missed)
+}
+
+// Unwrap returns ErrLagged.
+func (e *LagError) Unwrap() error { return ErrLagged }

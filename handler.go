@@ -29,30 +29,43 @@ type Handler func(ctx context.Context, d *Delivery) error
 // Each handler goroutine takes one message at a time, so the consumer holds
 // at most its concurrency in unacked deliveries.
 func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
+	return consume(ctx, q.b, q, h, opts)
+}
+
+// source is what consume takes deliveries from: a queue or a subscription.
+type source interface {
+	// take waits for the next delivery and makes d carry it, its
+	// settlement counted in counts.
+	take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts) error
+	addWorker(c *settleCounts)    // registers a handler goroutine's counters
+	removeWorker(c *settleCounts) // folds them back when it stops
+}
+
+func consume(ctx context.Context, b *Broker, src source, h Handler, opts []ConsumeOption) error {
 	cfg, err := consumeOptions(ctx, h, opts)
 	if err != nil {
 		return err
 	}
-	if !q.b.addConsumer() {
+	if !b.addConsumer() {
 		return ErrClosed
 	}
-	defer q.b.doneConsumer()
+	defer b.doneConsumer()
 
-	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, q.b))
+	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, b))
 	defer cancel()
-	stop := context.AfterFunc(q.b.ctx, cancel)
+	stop := context.AfterFunc(b.ctx, cancel)
 	defer stop()
 
 	if cfg.concurrency == 1 {
-		return q.consumeResult(ctx, q.work(hctx, h))
+		return b.consumeResult(ctx, work(hctx, b, src, h))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.concurrency)
 	for i := range cfg.concurrency {
-		wg.Go(func() { errs[i] = q.work(hctx, h) })
+		wg.Go(func() { errs[i] = work(hctx, b, src, h) })
 	}
 	wg.Wait()
-	return q.consumeResult(ctx, errs[0])
+	return b.consumeResult(ctx, errs[0])
 }
 
 func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consumeConfig, error) {
@@ -76,13 +89,13 @@ func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consu
 }
 
 // consumeResult turns why a worker stopped into what Consume returns.
-func (q *Queue) consumeResult(ctx context.Context, err error) error {
+func (b *Broker) consumeResult(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, errDrained):
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case q.b.closed.Load():
+	case b.closed.Load():
 		return ErrClosed
 	}
 	return err
@@ -90,22 +103,29 @@ func (q *Queue) consumeResult(ctx context.Context, err error) error {
 
 // work is one handler goroutine: take, handle, settle, until take fails.
 // It reuses one Delivery and one waiter, so a message costs it nothing.
-func (q *Queue) work(ctx context.Context, h Handler) error {
+// A subscription that lagged reports it on the next delivery's Missed.
+func work(ctx context.Context, b *Broker, src source, h Handler) error {
 	w := newWaiter()
 	var d Delivery
 	counts := new(settleCounts)
-	q.addWorker(counts)
-	defer q.removeWorker(counts)
+	src.addWorker(counts)
+	defer src.removeWorker(counts)
+	var missed uint64
 	for {
 		// Once the consumer's context ends it takes nothing more, even
 		// from a queue that still has messages ready.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := q.take(ctx, w, &d, counts); err != nil {
+		if err := src.take(ctx, w, &d, counts); err != nil {
+			if lag, ok := err.(*LagError); ok {
+				missed += lag.Missed
+				continue
+			}
 			return err
 		}
-		err := q.b.call(ctx, h, &d)
+		d.Missed, missed = missed, 0
+		err := b.call(ctx, h, &d)
 		settleByResult(&d, err)
 	}
 }

@@ -66,6 +66,14 @@ type Delivery struct {
 	*Message     // shared, read-only: d.Body, d.ID, d.Key ...
 	Attempt  int // 1 on the first delivery
 
+	// Seq is the message's sequence number in its topic (the first is 1);
+	// 0 for queue deliveries.
+	Seq uint64
+	// Missed is, for a Consume handler on a topic subscription, how many
+	// messages the subscription missed just before this one because it
+	// lagged (see LagError); 0 otherwise.
+	Missed uint64
+
 	src     settler       // the queue or subscription it came from
 	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<2 | settlement; see claim
@@ -131,7 +139,7 @@ func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 
 // reset makes d carry e as a new, unsettled delivery from q.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
-	d.Message, d.Attempt, d.expires, d.src, d.counts = e.m, int(e.attempt), e.expires, src, counts
+	d.Message, d.Attempt, d.Seq, d.expires, d.src, d.counts = e.m, int(e.attempt), e.seq, e.expires, src, counts
 	d.state.Store((d.state.Load() | settledMask) + 1) // next generation, unsettled
 }
 
@@ -141,14 +149,15 @@ type settler interface {
 	settle(d *Delivery, how uint64, cause error)
 }
 
-// entry is how a queue holds a message: by value, 24 bytes, so the ring
+// entry is how a queue holds a message: by value, 32 bytes, so the ring
 // allocates nothing per message.
 type entry struct {
 	m       *Message
-	attempt int32 // deliveries so far
-	expires int64 // on the broker clock; 0: never
+	attempt int32  // deliveries so far
+	expires int64  // on the broker clock; 0: never
+	seq     uint64 // topic sequence number; 0 in queues
 }
 
 func (d *Delivery) entry() entry {
-	return entry{m: d.Message, attempt: int32(d.Attempt), expires: d.expires}
+	return entry{m: d.Message, attempt: int32(d.Attempt), expires: d.expires, seq: d.Seq}
 }

@@ -12,7 +12,28 @@ type Option interface{ applyBroker(*brokerConfig) }
 // QueueOption configures a [Queue]; pass options to [Broker.Queue].
 type QueueOption interface{ applyQueue(*queueConfig) }
 
-// ConsumeOption configures one consumer; pass options to [Queue.Consume].
+// TopicOption configures a [Topic]; pass options to [Broker.Topic].
+type TopicOption interface{ applyTopic(*topicConfig) }
+
+// SubscribeOption configures a [Subscription]; pass options to
+// [Topic.Subscribe].
+type SubscribeOption interface{ applySubscribe(*subscribeConfig) }
+
+// QueueTopicOption configures queues and topics alike.
+type QueueTopicOption interface {
+	QueueOption
+	TopicOption
+}
+
+// RedeliveryOption configures how a queue, or a topic subscription,
+// redelivers and dead-letters.
+type RedeliveryOption interface {
+	QueueOption
+	SubscribeOption
+}
+
+// ConsumeOption configures one consumer; pass options to [Queue.Consume]
+// or [Subscription.Consume].
 type ConsumeOption interface{ applyConsume(*consumeConfig) }
 
 // Overflow is what a queue does with a publish that finds it full.
@@ -50,6 +71,7 @@ func (o Overflow) String() string {
 // Defaults. Each option's doc repeats the one it overrides.
 const (
 	DefaultCapacity   = 1024
+	MaxTopicCapacity  = 1 << 24
 	DefaultBackoffMin = 10 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
 )
@@ -59,18 +81,77 @@ type brokerConfig struct {
 }
 
 type queueConfig struct {
-	capacity      int
-	overflow      Overflow
+	capacity int
+	overflow Overflow
+	ttl      time.Duration
+	redeliveryConfig
+}
+
+type redeliveryConfig struct {
 	maxDeliveries int
 	deadLetter    string
 	ackTimeout    time.Duration
-	ttl           time.Duration
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 }
 
+func defaultRedelivery() redeliveryConfig {
+	return redeliveryConfig{backoffMin: DefaultBackoffMin, backoffMax: DefaultBackoffMax}
+}
+
 func defaultQueueConfig() queueConfig {
-	return queueConfig{capacity: DefaultCapacity, backoffMin: DefaultBackoffMin, backoffMax: DefaultBackoffMax}
+	return queueConfig{capacity: DefaultCapacity, redeliveryConfig: defaultRedelivery()}
+}
+
+type topicConfig struct {
+	capacity int
+	overflow Overflow
+	maxAge   time.Duration
+}
+
+func defaultTopicConfig() topicConfig { return topicConfig{capacity: DefaultCapacity} }
+
+func (c *topicConfig) validate(name string) error {
+	switch {
+	case c.capacity < 1:
+		return invalidf("topic %q: capacity %d, want at least 1", name, c.capacity)
+	case c.capacity > MaxTopicCapacity:
+		return invalidf("topic %q: capacity %d, at most %d", name, c.capacity, MaxTopicCapacity)
+	case c.overflow > OverflowDropNewest:
+		return invalidf("topic %q: unknown overflow policy %v", name, c.overflow)
+	case c.maxAge < 0:
+		return invalidf("topic %q: negative max age %v", name, c.maxAge)
+	}
+	return nil
+}
+
+// Where a subscription starts reading.
+type startAt uint8
+
+const (
+	startNew startAt = iota // what is published after Subscribe
+	startEarliest
+	startSeq
+	startTime
+)
+
+type subscribeConfig struct {
+	start startAt
+	seq   uint64
+	time  time.Time
+	group string
+	redeliveryConfig
+}
+
+func (c *subscribeConfig) validate(topic string) error {
+	if c.group != "" {
+		if err := validateName(c.group); err != nil {
+			return fmt.Errorf("topic %q: group: %w", topic, err)
+		}
+	} else if c.ackTimeout > 0 {
+		return invalidf("topic %q: an ack timeout needs a group (WithGroup): a plain subscription's deliveries are its own", topic)
+	}
+	return c.redeliveryConfig.validate(topic)
 }
 
 func (c *queueConfig) validate(name string) error {
@@ -79,20 +160,26 @@ func (c *queueConfig) validate(name string) error {
 		return invalidf("queue %q: capacity %d, want at least 1", name, c.capacity)
 	case c.overflow > OverflowDropNewest:
 		return invalidf("queue %q: unknown overflow policy %v", name, c.overflow)
-	case c.maxDeliveries < 0:
-		return invalidf("queue %q: max deliveries %d, want 0 (unlimited) or more", name, c.maxDeliveries)
-	case c.ackTimeout < 0:
-		return invalidf("queue %q: negative ack timeout %v", name, c.ackTimeout)
 	case c.ttl < 0:
 		return invalidf("queue %q: negative TTL %v", name, c.ttl)
+	}
+	return c.redeliveryConfig.validate(name)
+}
+
+func (c *redeliveryConfig) validate(name string) error {
+	switch {
+	case c.maxDeliveries < 0:
+		return invalidf("%q: max deliveries %d, want 0 (unlimited) or more", name, c.maxDeliveries)
+	case c.ackTimeout < 0:
+		return invalidf("%q: negative ack timeout %v", name, c.ackTimeout)
 	case c.backoffMin < 0 || c.backoffMax < c.backoffMin:
-		return invalidf("queue %q: back-off %v..%v, want 0 <= min <= max", name, c.backoffMin, c.backoffMax)
+		return invalidf("%q: back-off %v..%v, want 0 <= min <= max", name, c.backoffMin, c.backoffMax)
 	case c.deadLetter == name:
-		return invalidf("queue %q: dead-letters to itself", name)
+		return invalidf("%q: dead-letters to itself", name)
 	}
 	if c.deadLetter != "" {
 		if err := validateName(c.deadLetter); err != nil {
-			return fmt.Errorf("queue %q: dead-letter destination: %w", name, err)
+			return fmt.Errorf("%q: dead-letter destination: %w", name, err)
 		}
 	}
 	return nil
@@ -114,31 +201,45 @@ func (o loggerOption) applyBroker(c *brokerConfig) { c.logger = o.l }
 // WithCapacity bounds how many ready messages a queue holds before its
 // overflow policy applies. Messages held by consumers (unacked) and
 // messages waiting to be redelivered do not count, so a nack never
-// overflows. Default DefaultCapacity (1024); must be at least 1. Given
-// twice, the last wins.
-func WithCapacity(n int) QueueOption { return capacityOption(n) }
+// overflows.
+//
+// For a topic it sizes the ring of retained messages, rounded up to a
+// power of two: the last n (or more) messages stay readable, and a
+// subscription more than that far behind triggers the overflow policy.
+//
+// Default DefaultCapacity (1024); must be at least 1 (for topics at most
+// MaxTopicCapacity). Given twice, the last wins.
+func WithCapacity(n int) QueueTopicOption { return capacityOption(n) }
 
 type capacityOption int
 
 func (o capacityOption) applyQueue(c *queueConfig) { c.capacity = int(o) }
+func (o capacityOption) applyTopic(c *topicConfig) { c.capacity = int(o) }
 
-// WithOverflow sets what a publish to a full queue does; see [Overflow].
-// Default OverflowBlock. Given twice, the last wins.
-func WithOverflow(p Overflow) QueueOption { return overflowOption(p) }
+// WithOverflow sets what a publish to a full queue does, or, for a topic,
+// a publish that would overwrite a message its slowest subscription has
+// not read: OverflowBlock waits for it, OverflowDropOldest overwrites and
+// lets the subscription lag (it gets a *LagError), OverflowReject fails
+// with ErrFull, OverflowDropNewest drops the publish. A topic's groups
+// apply the same policy to their own backlog. See [Overflow]. Default
+// OverflowBlock. Given twice, the last wins.
+func WithOverflow(p Overflow) QueueTopicOption { return overflowOption(p) }
 
 type overflowOption Overflow
 
 func (o overflowOption) applyQueue(c *queueConfig) { c.overflow = Overflow(o) }
+func (o overflowOption) applyTopic(c *topicConfig) { c.overflow = Overflow(o) }
 
 // WithMaxDeliveries dead-letters a message (reason "delivery-limit") instead
 // of redelivering it once it has been delivered n times without an ack.
 // Default 0: unlimited, with back-off between attempts (see [WithBackoff]).
 // Given twice, the last wins.
-func WithMaxDeliveries(n int) QueueOption { return maxDeliveriesOption(n) }
+func WithMaxDeliveries(n int) RedeliveryOption { return maxDeliveriesOption(n) }
 
 type maxDeliveriesOption int
 
-func (o maxDeliveriesOption) applyQueue(c *queueConfig) { c.maxDeliveries = int(o) }
+func (o maxDeliveriesOption) applyQueue(c *queueConfig)         { c.maxDeliveries = int(o) }
+func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliveries = int(o) }
 
 // WithDeadLetter names the queue (later also topic or exchange) that
 // receives this queue's rejected, expired, over-delivered and overflow-dropped
@@ -147,21 +248,24 @@ func (o maxDeliveriesOption) applyQueue(c *queueConfig) { c.maxDeliveries = int(
 // be declared later; a dead letter that cannot be published is counted in
 // Stats().DeadLetterFailed and logged. Default: none, and dying messages are
 // dropped and counted. Given twice, the last wins.
-func WithDeadLetter(dest string) QueueOption { return deadLetterOption(dest) }
+func WithDeadLetter(dest string) RedeliveryOption { return deadLetterOption(dest) }
 
 type deadLetterOption string
 
-func (o deadLetterOption) applyQueue(c *queueConfig) { c.deadLetter = string(o) }
+func (o deadLetterOption) applyQueue(c *queueConfig)         { c.deadLetter = string(o) }
+func (o deadLetterOption) applySubscribe(c *subscribeConfig) { c.deadLetter = string(o) }
 
 // WithAckTimeout redelivers a delivery that is not settled within d of being
 // handed out, so that a stuck consumer cannot hold a message forever; the
 // late consumer's Ack then returns ErrSettled. The redelivery counts as an
-// attempt. Default 0: no timeout. Given twice, the last wins.
-func WithAckTimeout(d time.Duration) QueueOption { return ackTimeoutOption(d) }
+// attempt. On a topic it applies to subscription groups only. Default 0:
+// no timeout. Given twice, the last wins.
+func WithAckTimeout(d time.Duration) RedeliveryOption { return ackTimeoutOption(d) }
 
 type ackTimeoutOption time.Duration
 
-func (o ackTimeoutOption) applyQueue(c *queueConfig) { c.ackTimeout = time.Duration(o) }
+func (o ackTimeoutOption) applyQueue(c *queueConfig)         { c.ackTimeout = time.Duration(o) }
+func (o ackTimeoutOption) applySubscribe(c *subscribeConfig) { c.ackTimeout = time.Duration(o) }
 
 // WithTTL expires messages that stay in the queue longer than d after
 // publish; an expired message is never delivered. A message's own TTL
@@ -178,11 +282,14 @@ func (o ttlOption) applyQueue(c *queueConfig) { c.ttl = time.Duration(o) }
 // more than max. WithBackoff(0, 0) requeues at once. Default
 // DefaultBackoffMin (10ms) to DefaultBackoffMax (5s). Given twice, the last
 // wins.
-func WithBackoff(min, max time.Duration) QueueOption { return backoffOption{min, max} }
+func WithBackoff(min, max time.Duration) RedeliveryOption { return backoffOption{min, max} }
 
 type backoffOption struct{ min, max time.Duration }
 
 func (o backoffOption) applyQueue(c *queueConfig) { c.backoffMin, c.backoffMax = o.min, o.max }
+func (o backoffOption) applySubscribe(c *subscribeConfig) {
+	c.backoffMin, c.backoffMax = o.min, o.max
+}
 
 // WithConcurrency runs n handler goroutines for one consumer. Default 1;
 // must be at least 1. Given twice, the last wins.
@@ -191,3 +298,53 @@ func WithConcurrency(n int) ConsumeOption { return concurrencyOption(n) }
 type concurrencyOption int
 
 func (o concurrencyOption) applyConsume(c *consumeConfig) { c.concurrency = int(o) }
+
+// WithMaxAge stops a topic from delivering messages older than d (since
+// publish): a subscription that reaches one skips it, counted in its
+// Stats().Expired, and a replay starts after them. Default 0: no limit.
+// Given twice, the last wins.
+func WithMaxAge(d time.Duration) TopicOption { return maxAgeOption(d) }
+
+type maxAgeOption time.Duration
+
+func (o maxAgeOption) applyTopic(c *topicConfig) { c.maxAge = time.Duration(o) }
+
+// FromEarliest starts a subscription at the oldest message the topic still
+// retains, instead of at the next one published. For a group, it applies
+// when the group is created. Given with another From option, the last wins.
+func FromEarliest() SubscribeOption { return startOption{start: startEarliest} }
+
+// FromSequence starts a subscription at the message with sequence number
+// seq (see Delivery.Seq). If that message is no longer retained the
+// subscription starts at the oldest retained one and its first Receive
+// reports the gap as a *LagError; a seq not yet published waits for it.
+// Given with another From option, the last wins.
+func FromSequence(seq uint64) SubscribeOption { return startOption{start: startSeq, seq: seq} }
+
+// FromTime starts a subscription at the first retained message whose Time
+// is not before t. Given with another From option, the last wins.
+func FromTime(t time.Time) SubscribeOption { return startOption{start: startTime, time: t} }
+
+type startOption struct {
+	start startAt
+	seq   uint64
+	time  time.Time
+}
+
+func (o startOption) applySubscribe(c *subscribeConfig) {
+	c.start, c.seq, c.time = o.start, o.seq, o.time
+}
+
+// WithGroup makes the subscription a member of the named group: members
+// share one stream, each message handled by one of them and acked,
+// redelivered and dead-lettered as on a queue (NATS queue groups, Kafka
+// consumer groups). A group lives as long as its topic: messages published
+// while it has no member wait for the next one, within the topic's
+// capacity and overflow policy. Its redelivery options are fixed by the
+// subscription that creates it; a member that asks for others gets
+// ErrExists. Given twice, the last wins.
+func WithGroup(name string) SubscribeOption { return groupOption(name) }
+
+type groupOption string
+
+func (o groupOption) applySubscribe(c *subscribeConfig) { c.group = string(o) }

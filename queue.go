@@ -127,6 +127,9 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 // put enqueues a stamped message. internal publishes (dead letters) never
 // wait for room and are accepted while the broker drains.
 func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
+	if q.b.beginPut() {
+		defer q.b.endPut(true)
+	}
 	e := entry{m: m, expires: q.expiry(m)}
 	var w *waiter
 	defer func() {
@@ -136,7 +139,7 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 	}()
 	q.mu.Lock()
 	for {
-		if q.closed || (!internal && q.b.draining.Load() && ctx.Value(handlerContextKey{}) != q.b) {
+		if q.closed || (!internal && q.b.draining.Load() && !q.b.fromHandler(ctx)) {
 			q.mu.Unlock()
 			return ErrClosed
 		}
@@ -327,7 +330,7 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 
 // retry makes a nacked message ready again after its back-off.
 func (q *Queue) retry(e entry) {
-	wait := q.backoff(int(e.attempt))
+	wait := backoff(q.cfg.redeliveryConfig, int(e.attempt))
 	if wait > 0 {
 		q.mu.Lock()
 		q.delayed++
@@ -347,12 +350,12 @@ func (q *Queue) retry(e entry) {
 
 // backoff returns the wait before attempt+1: min doubled per attempt,
 // capped at max.
-func (q *Queue) backoff(attempt int) time.Duration {
-	d := q.cfg.backoffMin
-	for i := 1; i < attempt && d < q.cfg.backoffMax; i++ {
+func backoff(c redeliveryConfig, attempt int) time.Duration {
+	d := c.backoffMin
+	for i := 1; i < attempt && d < c.backoffMax; i++ {
 		d *= 2
 	}
-	return min(d, q.cfg.backoffMax)
+	return min(d, c.backoffMax)
 }
 
 // retryDue puts a message whose back-off has passed at the back of the queue.
@@ -361,6 +364,18 @@ func (q *Queue) retryDue(e entry) {
 	q.delayed--
 	q.ready.PushBack(e)
 	q.wakeConsumerLocked()
+	q.mu.Unlock()
+}
+
+func (q *Queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.idleLocked()
+}
+
+func (q *Queue) wakeAll() {
+	q.mu.Lock()
+	q.wakeAllLocked()
 	q.mu.Unlock()
 }
 

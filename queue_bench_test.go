@@ -20,9 +20,16 @@ const benchCapacity = 1024
 // allocates nothing and allocs/op counts only the *Message and herald.
 var benchBody = &struct{ n int }{}
 
+// consumer is a Queue or a Subscription.
+type consumer interface {
+	Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error
+}
+
+type subSource struct{ *Subscription }
+
 // consumeN runs q.Consume with handler h in the background and returns a
 // function that stops it and waits for it to return.
-func consumeN(b *testing.B, q *Queue, h Handler, opts ...ConsumeOption) (stop func()) {
+func consumeN(b *testing.B, q consumer, h Handler, opts ...ConsumeOption) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,0 +1,528 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldmq/herald/internal/ring"
+)
+
+// Topic is publish-subscribe: every subscription receives every message
+// published after it subscribed, in publish order, or from an earlier
+// retained position it asks for. Declare one with [Broker.Topic]; it is safe
+// for concurrent use.
+//
+// A topic is a ring-buffer log: a publish writes the message once, into one
+// slot, whatever the number of subscriptions, and each subscription reads
+// with its own cursor. The ring retains the last WithCapacity messages for
+// replay. When the slowest subscription is a whole ring behind, the
+// overflow policy decides: OverflowBlock (the default) makes the publisher
+// wait, OverflowDropOldest lets the subscription lag and tells it how many
+// messages it missed.
+//
+// Subscription groups ([WithGroup]) share one stream among their members,
+// each message handled by one member with a queue's acks, redelivery and
+// dead letters; each group costs a publish one queue put.
+type Topic struct {
+	b     *Broker
+	name  string
+	cfg   topicConfig
+	mask  uint64
+	slots []slot
+
+	wmu       sync.Mutex    // serialises publishers
+	tail      atomic.Uint64 // the sequence number the next publish gets; the first is 1
+	gate      uint64        // guarded by wmu: no subscription's cursor is below it
+	published uint64        // guarded by wmu
+	dropped   uint64        // guarded by wmu: publishes dropped by OverflowDropNewest
+
+	subs   atomic.Pointer[[]*Subscription] // plain subscriptions, copy-on-write
+	groups atomic.Pointer[[]*group]        // copy-on-write; changed under wmu
+
+	mu         sync.Mutex         // guards the lists below and groupByName
+	readers    ring.Ring[*waiter] // parked subscription readers
+	writers    ring.Ring[*waiter] // parked publishers (OverflowBlock)
+	parked     atomic.Int32       // readers.Len(), readable without mu
+	blocking   atomic.Pointer[Subscription]
+	need       atomic.Uint64 // the cursor blocking must reach to free a slot
+	closed     atomic.Bool
+	groupNames map[string]*group
+}
+
+// slot holds one message of the ring. seq is 0 while a publisher rewrites
+// the slot, so a reader that sees the same seq before and after loading m
+// knows m belongs to it.
+type slot struct {
+	seq atomic.Uint64
+	m   atomic.Pointer[Message]
+	at  atomic.Int64 // broker clock at publish, for max age
+}
+
+type group struct {
+	name string
+	cfg  redeliveryConfig
+	q    *Queue
+}
+
+// TopicStats is a snapshot of a topic's counters.
+type TopicStats struct {
+	Published     uint64 // messages written to the ring
+	Dropped       uint64 // publishes dropped by OverflowDropNewest
+	Retained      int    // messages in the ring, readable by a replay
+	Subscriptions int    // plain subscriptions
+	Groups        int    // subscription groups
+}
+
+func newTopic(b *Broker, name string, cfg topicConfig) *Topic {
+	size := uint64(1)
+	for size < uint64(cfg.capacity) {
+		size <<= 1
+	}
+	t := &Topic{b: b, name: name, cfg: cfg, mask: size - 1, slots: make([]slot, size)}
+	t.tail.Store(1)
+	t.gate = 1
+	t.subs.Store(&[]*Subscription{})
+	t.groups.Store(&[]*group{})
+	t.groupNames = map[string]*group{}
+	return t
+}
+
+// Topic declares the topic called name and returns it. Declaring a name
+// again with the same options returns the same topic; with other options,
+// or a name used by another kind, it returns an error wrapping ErrExists.
+// Bad names and options return errors wrapping ErrInvalid, and a closed
+// broker ErrClosed.
+func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	cfg := defaultTopicConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalidf("topic %q: nil option", name)
+		}
+		o.applyTopic(&cfg)
+	}
+	if err := cfg.validate(name); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() || b.draining.Load() {
+		return nil, ErrClosed
+	}
+	if d, ok := (*b.names.Load())[name]; ok {
+		if t, ok := d.(*Topic); ok && t.cfg == cfg {
+			return t, nil
+		}
+		return nil, existsError(name, "topic", d)
+	}
+	t := newTopic(b, name, cfg)
+	b.addLocked(name, t)
+	return t, nil
+}
+
+func (t *Topic) kind() string { return "topic" }
+
+// Name returns the name the topic was declared with.
+func (t *Topic) Name() string { return t.name }
+
+// size is the ring's length: how many messages the topic retains.
+func (t *Topic) size() uint64 { return t.mask + 1 }
+
+// Stats returns a snapshot of the topic's counters.
+func (t *Topic) Stats() TopicStats {
+	t.wmu.Lock()
+	s := TopicStats{
+		Published:     t.published,
+		Dropped:       t.dropped,
+		Retained:      int(min(t.published, t.size())),
+		Subscriptions: len(*t.subs.Load()),
+		Groups:        len(*t.groups.Load()),
+	}
+	t.wmu.Unlock()
+	return s
+}
+
+// Publish writes m to the topic, assigning m.ID and m.Time when empty, and
+// hands it to every group. When the slowest subscription is a whole ring
+// behind, the topic's [Overflow] policy applies: with OverflowBlock,
+// Publish waits until that subscription reads on, ctx ends (returning
+// ctx.Err()) or the broker closes. It returns ErrClosed after Close or once
+// Shutdown has begun, and ErrInvalid for a nil message or context.
+func (t *Topic) Publish(ctx context.Context, m *Message) error {
+	if err := t.b.checkPublish(ctx, m); err != nil {
+		return err
+	}
+	m.stamp(t.b.wall)
+	return t.put(ctx, m, false)
+}
+
+func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
+	if t.b.beginPut() {
+		defer t.b.endPut(true)
+	}
+	groups, err := t.append(ctx, m, internal)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, g := range groups {
+		if err := g.q.put(ctx, m, internal); err != nil {
+			errs = append(errs, fmt.Errorf("group %q: %w", g.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// append writes m to the ring and returns the groups it must also go to:
+// read under the same lock, so that a group created meanwhile gets each
+// message exactly once, from its backfill or from here.
+func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group, error) {
+	var w *waiter
+	defer func() {
+		if w != nil {
+			t.b.putWaiter(w)
+		}
+	}()
+	t.wmu.Lock()
+	for {
+		if t.closed.Load() || (!internal && t.b.draining.Load() && !t.b.fromHandler(ctx)) {
+			t.wmu.Unlock()
+			return nil, ErrClosed
+		}
+		seq := t.tail.Load()
+		if !t.fullLocked(seq) {
+			break
+		}
+		switch t.cfg.overflow {
+		case OverflowDropOldest:
+		case OverflowReject:
+			t.wmu.Unlock()
+			return nil, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+		case OverflowDropNewest:
+			t.dropped++
+			t.wmu.Unlock()
+			return nil, nil
+		default: // OverflowBlock
+			if internal {
+				t.wmu.Unlock()
+				return nil, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+			}
+			if w == nil {
+				w = t.b.getWaiter()
+			}
+			if err := t.awaitRoom(ctx, w, seq); err != nil {
+				return nil, err
+			}
+			t.wmu.Lock()
+			continue
+		}
+		break
+	}
+	seq := t.tail.Load()
+	s := &t.slots[seq&t.mask]
+	s.seq.Store(0)
+	s.m.Store(m)
+	s.at.Store(t.b.clock())
+	s.seq.Store(seq)
+	t.tail.Store(seq + 1)
+	t.published++
+	groups := *t.groups.Load()
+	t.wmu.Unlock()
+	if t.parked.Load() > 0 {
+		t.wakeReaders()
+	}
+	return groups, nil
+}
+
+// fullLocked reports whether writing seq would overwrite a message some
+// subscription has not read. It rescans the cursors only when the cached
+// gate says so, so a publish does not cost more with more subscriptions.
+func (t *Topic) fullLocked(seq uint64) bool {
+	if seq <= t.size() || seq-t.size() < t.gate {
+		return false
+	}
+	t.gate, _ = t.slowest(seq)
+	return seq-t.size() >= t.gate
+}
+
+// slowest returns the lowest cursor among the subscriptions, and whose it
+// is; seq and nil when there are none.
+func (t *Topic) slowest(seq uint64) (uint64, *Subscription) {
+	low, who := seq, (*Subscription)(nil)
+	for _, s := range *t.subs.Load() {
+		if c := s.cursor.Load(); c < low {
+			low, who = c, s
+		}
+	}
+	return low, who
+}
+
+// awaitRoom parks a publisher, with wmu held on entry and released on
+// return, until the slowest subscription has read the message in the slot
+// seq needs. It returns ctx.Err() or ErrClosed if those come first.
+func (t *Topic) awaitRoom(ctx context.Context, w *waiter, seq uint64) error {
+	_, who := t.slowest(seq)
+	t.mu.Lock()
+	t.writers.PushBack(w)
+	w.parked = true
+	t.need.Store(seq - t.size() + 1)
+	t.blocking.Store(who)
+	t.mu.Unlock()
+	t.wmu.Unlock()
+	// The subscription may have moved or gone since slowest looked.
+	if who == nil || who.cursor.Load() >= seq-t.size()+1 || who.closed.Load() {
+		t.wakeWriters()
+	}
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		t.unpark(w, &t.writers, false)
+		return ctx.Err()
+	}
+}
+
+// read returns the message with sequence number seq, or false if its slot
+// has been overwritten since.
+func (t *Topic) read(seq uint64) (*Message, int64, bool) {
+	s := &t.slots[seq&t.mask]
+	if s.seq.Load() != seq {
+		return nil, 0, false
+	}
+	m, at := s.m.Load(), s.at.Load()
+	if s.seq.Load() != seq {
+		return nil, 0, false
+	}
+	return m, at, true
+}
+
+// oldest returns the sequence number of the oldest retained message.
+func (t *Topic) oldest() uint64 {
+	tail := t.tail.Load()
+	if tail <= t.size() {
+		return 1
+	}
+	return tail - t.size()
+}
+
+func (t *Topic) wakeReaders() {
+	t.mu.Lock()
+	for t.readers.Len() > 0 {
+		w, _ := t.readers.PopFront()
+		w.wake()
+	}
+	t.parked.Store(0)
+	t.mu.Unlock()
+}
+
+func (t *Topic) wakeWriters() {
+	t.mu.Lock()
+	for t.writers.Len() > 0 {
+		w, _ := t.writers.PopFront()
+		w.wake()
+	}
+	t.blocking.Store(nil)
+	t.mu.Unlock()
+}
+
+// moved is called by a subscription that advanced its cursor to c: if a
+// publisher waits for it, it may now have room.
+func (t *Topic) moved(s *Subscription, c uint64) {
+	if t.blocking.Load() == s && c >= t.need.Load() {
+		t.wakeWriters()
+	}
+}
+
+// unpark takes w off list if it is still there; if it was woken meanwhile,
+// the wake-up is passed on so that it is not lost.
+func (t *Topic) unpark(w *waiter, list *ring.Ring[*waiter], reader bool) {
+	t.mu.Lock()
+	if w.parked {
+		for i, n := 0, list.Len(); i < n; i++ {
+			x, _ := list.PopFront()
+			if x != w {
+				list.PushBack(x)
+			}
+		}
+		w.parked = false
+		if reader {
+			t.parked.Add(-1)
+		}
+		t.mu.Unlock()
+	} else {
+		t.mu.Unlock()
+		if !reader {
+			t.wakeWriters() // another publisher may use the room
+		}
+	}
+	select {
+	case <-w.ch:
+	default:
+	}
+}
+
+// startCursor returns where a subscription with cfg starts; wmu held.
+func (t *Topic) startCursorLocked(cfg *subscribeConfig) uint64 {
+	tail, oldest := t.tail.Load(), t.oldest()
+	switch cfg.start {
+	case startEarliest:
+		return t.skipAgedLocked(oldest)
+	case startSeq:
+		return max(cfg.seq, 1) // below oldest: the first read reports the lag
+	case startTime:
+		n := int(tail - oldest)
+		i := sort.Search(n, func(i int) bool {
+			m, _, _ := t.read(oldest + uint64(i))
+			return m != nil && !m.Time.Before(cfg.time)
+		})
+		return t.skipAgedLocked(oldest + uint64(i))
+	}
+	return tail
+}
+
+// skipAgedLocked moves a replay's start past messages older than the max age.
+func (t *Topic) skipAgedLocked(c uint64) uint64 {
+	if t.cfg.maxAge <= 0 {
+		return c
+	}
+	limit := t.b.clock() - int64(t.cfg.maxAge)
+	for tail := t.tail.Load(); c < tail; c++ {
+		if _, at, ok := t.read(c); ok && at >= limit {
+			break
+		}
+	}
+	return c
+}
+
+// Subscribe adds a subscription to the topic. By default it receives what
+// is published from now on; [FromEarliest], [FromSequence] and [FromTime]
+// start it earlier, within what the topic retains. With [WithGroup] it
+// joins (or creates) a subscription group. [WithMaxDeliveries],
+// [WithDeadLetter] and [WithBackoff] set how its nacked deliveries are
+// retried. It returns ErrClosed after Close or once Shutdown has begun, an
+// error wrapping ErrInvalid for bad options, and one wrapping ErrExists
+// when joining a group with other redelivery options than the group's.
+//
+// A subscription holds the topic's publishers back (under OverflowBlock)
+// until it is closed: Close subscriptions you no longer read.
+func (t *Topic) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
+	cfg := subscribeConfig{redeliveryConfig: defaultRedelivery()}
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalidf("topic %q: nil subscribe option", t.name)
+		}
+		o.applySubscribe(&cfg)
+	}
+	if err := cfg.validate(t.name); err != nil {
+		return nil, err
+	}
+	if cfg.group != "" {
+		return t.joinGroup(&cfg)
+	}
+	s := &Subscription{t: t, cfg: cfg}
+	s.ends = endings{b: t.b, place: t.name, deadLetter: cfg.deadLetter}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if err := t.openLocked(); err != nil {
+		return nil, err
+	}
+	c := t.startCursorLocked(&cfg)
+	s.cursor.Store(c)
+	t.gate = min(t.gate, c)
+	t.mu.Lock()
+	subs := append(append([]*Subscription(nil), *t.subs.Load()...), s)
+	t.subs.Store(&subs)
+	t.mu.Unlock()
+	return s, nil
+}
+
+func (t *Topic) openLocked() error {
+	if t.closed.Load() || t.b.draining.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// joinGroup returns a member of the group cfg names, creating the group,
+// and filling it with the retained messages cfg asks for, if it is new.
+func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if err := t.openLocked(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	g := t.groupNames[cfg.group]
+	t.mu.Unlock()
+	if g != nil && g.cfg != cfg.redeliveryConfig {
+		return nil, fmt.Errorf("%w: group %q of topic %q with other redelivery options", ErrExists, cfg.group, t.name)
+	}
+	if g == nil {
+		qcfg := queueConfig{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}
+		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
+		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
+			if m, _, ok := t.read(c); ok {
+				g.q.put(context.Background(), m, true) // fits: the group's capacity is the ring's
+			}
+		}
+		t.mu.Lock()
+		t.groupNames[cfg.group] = g
+		t.mu.Unlock()
+		groups := append(append([]*group(nil), *t.groups.Load()...), g)
+		t.groups.Store(&groups)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Subscription{t: t, cfg: *cfg, group: g, member: ctx, leave: cancel}, nil
+}
+
+func (t *Topic) removeSub(s *Subscription) {
+	t.mu.Lock()
+	old := *t.subs.Load()
+	subs := make([]*Subscription, 0, len(old))
+	for _, x := range old {
+		if x != s {
+			subs = append(subs, x)
+		}
+	}
+	t.subs.Store(&subs)
+	t.mu.Unlock()
+	if t.blocking.Load() == s {
+		t.wakeWriters()
+	}
+}
+
+func (t *Topic) idle() bool {
+	for _, s := range *t.subs.Load() {
+		if !s.idle() {
+			return false
+		}
+	}
+	for _, g := range *t.groups.Load() {
+		if !g.q.idle() {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Topic) wakeAll() {
+	t.wakeReaders()
+	t.wakeWriters()
+	for _, g := range *t.groups.Load() {
+		g.q.wakeAll()
+	}
+}
+
+func (t *Topic) close() {
+	t.closed.Store(true)
+	t.wakeAll()
+	for _, g := range *t.groups.Load() {
+		g.q.close()
+	}
+}

@@ -1,0 +1,66 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// BenchmarkTopicFanout moves each message from one publisher to every one
+// of n subscribers: the "chan" side sends it down n channels, herald
+// publishes it once to a topic with n subscriptions whose handlers ack. An
+// op is one message reaching all n.
+func BenchmarkTopicFanout(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("subs=%d/chan", n), func(b *testing.B) { benchFanoutChan(b, n) })
+		b.Run(fmt.Sprintf("subs=%d/herald", n), func(b *testing.B) { benchFanoutHerald(b, n) })
+	}
+}
+
+func benchFanoutChan(b *testing.B, n int) {
+	b.ReportAllocs()
+	chans := make([]chan *Message, n)
+	var wg sync.WaitGroup
+	for i := range chans {
+		chans[i] = make(chan *Message, benchCapacity)
+		wg.Go(func() {
+			for range chans[i] {
+			}
+		})
+	}
+	for range b.N {
+		m := &Message{Body: benchBody}
+		for _, ch := range chans {
+			ch <- m
+		}
+	}
+	for _, ch := range chans {
+		close(ch)
+	}
+	wg.Wait()
+}
+
+func benchFanoutHerald(b *testing.B, n int) {
+	b.ReportAllocs()
+	br := New()
+	defer br.Close()
+	t, _ := br.Topic("bench", WithCapacity(benchCapacity))
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for range n {
+		sub, _ := t.Subscribe()
+		count := 0
+		defer consumeN(b, subSource{sub}, func(ctx context.Context, d *Delivery) error {
+			if count++; count == b.N {
+				wg.Done()
+			}
+			return nil
+		})()
+	}
+	ctx := context.Background()
+	for range b.N {
+		t.Publish(ctx, &Message{Body: benchBody})
+	}
+	wg.Wait()
+}
