@@ -77,6 +77,7 @@ type Delivery struct {
 	src     settler       // the queue or subscription it came from
 	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<2 | settlement; see claim
+	gen     uint64        // the generation; written only by reset
 	expires int64         // the message's expiry on the broker clock; 0: never
 
 	// Ack-timeout bookkeeping, guarded by q.mu.
@@ -138,9 +139,19 @@ func (d *Delivery) claim(how uint64) bool {
 func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 
 // reset makes d carry e as a new, unsettled delivery from q.
+// A handler goroutine reuses one Delivery from one source, so only the
+// fields that change are written: each pointer write costs a write barrier
+// while the garbage collector runs.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
-	d.Message, d.Attempt, d.Seq, d.expires, d.src, d.counts = e.m, int(e.attempt), e.seq, e.expires, src, counts
-	d.state.Store((d.state.Load() | settledMask) + 1) // next generation, unsettled
+	d.Message, d.Attempt, d.Seq, d.expires = e.m, int(e.attempt), e.seq, e.expires
+	if d.src != src {
+		d.src = src
+	}
+	if d.counts != counts {
+		d.counts = counts
+	}
+	d.gen++
+	d.state.Store(d.gen << 2) // a new generation, unsettled
 }
 
 // settler is where a delivery came from, which applies its settlement

@@ -59,7 +59,7 @@ type Topic struct {
 type slot struct {
 	seq atomic.Uint64
 	m   atomic.Pointer[Message]
-	at  atomic.Int64 // broker clock at publish, for max age
+	at  atomic.Int64 // broker clock at publish, kept only with a max age
 }
 
 type group struct {
@@ -228,7 +228,9 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	s := &t.slots[seq&t.mask]
 	s.seq.Store(0)
 	s.m.Store(m)
-	s.at.Store(t.b.clock())
+	if t.cfg.maxAge > 0 {
+		s.at.Store(t.b.clock())
+	}
 	s.seq.Store(seq)
 	t.tail.Store(seq + 1)
 	t.published++
@@ -265,18 +267,21 @@ func (t *Topic) slowest(seq uint64) (uint64, *Subscription) {
 
 // awaitRoom parks a publisher, with wmu held on entry and released on
 // return, until the slowest subscription has read the message in the slot
-// seq needs. It returns ctx.Err() or ErrClosed if those come first.
+// seq needs and a quarter of the ring after it. It returns ctx.Err() or ErrClosed if those come first.
 func (t *Topic) awaitRoom(ctx context.Context, w *waiter, seq uint64) error {
 	_, who := t.slowest(seq)
 	t.mu.Lock()
 	t.writers.PushBack(w)
 	w.parked = true
-	t.need.Store(seq - t.size() + 1)
+	// Wait for a quarter of the ring to free up, not one slot: a publisher
+	// woken for every slot would rescan every cursor on every publish.
+	need := seq - t.size() + 1 + t.size()/4
+	t.need.Store(need)
 	t.blocking.Store(who)
 	t.mu.Unlock()
 	t.wmu.Unlock()
 	// The subscription may have moved or gone since slowest looked.
-	if who == nil || who.cursor.Load() >= seq-t.size()+1 || who.closed.Load() {
+	if who == nil || who.cursor.Load() >= need || who.closed.Load() {
 		t.wakeWriters()
 	}
 	select {
