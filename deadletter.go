@@ -41,12 +41,18 @@ type endings struct {
 	b          *Broker
 	place      string // set in HeaderDeathQueue
 	deadLetter string // destination name; "" for none
+	key        string // the dead letters' routing key, if replaceKey
+	replaceKey bool
 
 	limited          atomic.Uint64 // reached max deliveries
 	expired          atomic.Uint64
 	dropped          atomic.Uint64
 	deadLettered     atomic.Uint64
 	deadLetterFailed atomic.Uint64
+}
+
+func newEndings(b *Broker, place string, c redeliveryConfig) endings {
+	return endings{b: b, place: place, deadLetter: c.deadLetter, key: c.deadLetterKey, replaceKey: c.replaceKey}
 }
 
 // end counts a message's ending and dead-letters it when there is a
@@ -75,6 +81,9 @@ func (x *endings) end(e entry, how ending, reason string, cause error) {
 	// The dead letter keeps its ID, but its age restarts: it is a new
 	// message in its new home, as in RabbitMQ.
 	dead.TTL, dead.Delay = 0, 0
+	if x.replaceKey {
+		dead.Key = x.key
+	}
 	if err := x.b.publishInternal(context.Background(), x.deadLetter, dead); err != nil {
 		x.deadLetterFailed.Add(1)
 		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.deadLetter,

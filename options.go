@@ -90,6 +90,8 @@ type queueConfig struct {
 type redeliveryConfig struct {
 	maxDeliveries int
 	deadLetter    string
+	deadLetterKey string
+	replaceKey    bool // false: a dead letter keeps the message's key
 	ackTimeout    time.Duration
 	backoffMin    time.Duration
 	backoffMax    time.Duration
@@ -254,6 +256,21 @@ type deadLetterOption string
 
 func (o deadLetterOption) applyQueue(c *queueConfig)         { c.deadLetter = string(o) }
 func (o deadLetterOption) applySubscribe(c *subscribeConfig) { c.deadLetter = string(o) }
+
+// WithDeadLetterKey replaces the routing key of dead-lettered messages with
+// key, for a dead-letter exchange that routes them by why or where they
+// died. Default: a dead letter keeps the message's own key. Given twice,
+// the last wins.
+func WithDeadLetterKey(key string) RedeliveryOption { return deadLetterKeyOption(key) }
+
+type deadLetterKeyOption string
+
+func (o deadLetterKeyOption) applyQueue(c *queueConfig) {
+	c.deadLetterKey, c.replaceKey = string(o), true
+}
+func (o deadLetterKeyOption) applySubscribe(c *subscribeConfig) {
+	c.deadLetterKey, c.replaceKey = string(o), true
+}
 
 // WithAckTimeout redelivers a delivery that is not settled within d of being
 // handed out, so that a stuck consumer cannot hold a message forever; the

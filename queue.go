@@ -72,7 +72,7 @@ type QueueStats struct {
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
 	q := &Queue{b: b, name: name, cfg: cfg}
-	q.ends = endings{b: b, place: name, deadLetter: cfg.deadLetter}
+	q.ends = newEndings(b, name, cfg.redeliveryConfig)
 	return q
 }
 

@@ -431,7 +431,7 @@ func (t *Topic) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
 		return t.joinGroup(&cfg)
 	}
 	s := &Subscription{t: t, cfg: cfg}
-	s.ends = endings{b: t.b, place: t.name, deadLetter: cfg.deadLetter}
+	s.ends = newEndings(t.b, t.name, cfg.redeliveryConfig)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	if err := t.openLocked(); err != nil {
