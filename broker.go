@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,8 @@ import (
 	"github.com/heraldmq/herald/internal/sched"
 )
 
-// Broker owns one namespace of queues (later also topics and exchanges):
-// a name is unique across them, so producers need to know only a name.
+// Broker owns one namespace of queues, topics and exchanges: a name is
+// unique across them, so producers need to know only a name.
 // Create one with [New]; it is safe for concurrent use. Stop it with
 // [Broker.Shutdown] to drain, or [Broker.Close] to stop at once.
 type Broker struct {
@@ -110,9 +111,16 @@ func (b *Broker) addLocked(name string, d destination) {
 
 func existsError(name, kind string, have destination) error {
 	if have.kind() != kind {
-		return fmt.Errorf("%w: %q is a %s, not a %s", ErrExists, name, have.kind(), kind)
+		return fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, article(have.kind()), article(kind))
 	}
 	return fmt.Errorf("%w: %s %q with other options", ErrExists, kind, name)
+}
+
+func article(kind string) string {
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // lookup returns the destination called name.
@@ -123,9 +131,10 @@ func (b *Broker) lookup(name string) (destination, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 }
 
-// Publish publishes m to the queue called name, assigning m.ID and m.Time
-// when empty; see [Queue.Publish] for when it blocks and what it returns.
-// An undeclared name returns an error wrapping ErrNotFound.
+// Publish publishes m to the queue, topic or exchange called name,
+// assigning m.ID and m.Time when empty; see [Queue.Publish],
+// [Topic.Publish] and [Exchange.Publish] for when it blocks and what it
+// returns. An undeclared name returns an error wrapping ErrNotFound.
 func (b *Broker) Publish(ctx context.Context, name string, m *Message) error {
 	if err := b.checkPublish(ctx, m); err != nil {
 		return err

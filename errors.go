@@ -3,6 +3,8 @@ package herald
 import (
 	"errors"
 	"fmt"
+
+	"github.com/heraldmq/herald/internal/match"
 )
 
 // Sentinel errors. Every error herald returns wraps one of these, so callers
@@ -33,6 +35,9 @@ var (
 	// when it fell so far behind that messages it had not read were
 	// overwritten.
 	ErrLagged = errors.New("herald: subscription lagged")
+	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
+	// for a malformed topic-exchange pattern such as "a..b" or "*x".
+	ErrBadPattern = match.ErrBadPattern
 )
 
 // invalidf returns an error wrapping ErrInvalid with a message that names

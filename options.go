@@ -32,6 +32,13 @@ type RedeliveryOption interface {
 	SubscribeOption
 }
 
+// ExchangeOption configures an [Exchange]; pass options to
+// [Broker.Exchange].
+type ExchangeOption interface{ applyExchange(*exchangeConfig) }
+
+// BindOption configures one binding; pass options to [Exchange.Bind].
+type BindOption interface{ applyBind(*bindConfig) }
+
 // ConsumeOption configures one consumer; pass options to [Queue.Consume]
 // or [Subscription.Consume].
 type ConsumeOption interface{ applyConsume(*consumeConfig) }
@@ -365,3 +372,63 @@ func WithGroup(name string) SubscribeOption { return groupOption(name) }
 type groupOption string
 
 func (o groupOption) applySubscribe(c *subscribeConfig) { c.group = string(o) }
+
+type exchangeConfig struct {
+	alternate    string
+	hasAlternate bool
+}
+
+func (c *exchangeConfig) validate(name string) error {
+	if !c.hasAlternate {
+		return nil
+	}
+	if err := validateName(c.alternate); err != nil {
+		return fmt.Errorf("exchange %q: alternate exchange: %w", name, err)
+	}
+	if c.alternate == name {
+		return invalidf("exchange %q: is its own alternate", name)
+	}
+	return nil
+}
+
+type bindConfig struct {
+	headers Headers
+	any     bool
+	set     bool // MatchAll or MatchAny was given
+}
+
+// WithAlternate names the exchange that receives the messages this
+// exchange's bindings do not match (RabbitMQ's alternate-exchange), so that
+// they are not returned to the publisher as ErrUnroutable. It is looked up
+// at each such publish, so it may be declared later; if it is missing, or
+// routes the message nowhere too, Publish returns an error wrapping
+// ErrUnroutable (and ErrNotFound when it is missing). Default: none. Given
+// twice, the last wins.
+func WithAlternate(exchange string) ExchangeOption { return alternateOption(exchange) }
+
+type alternateOption string
+
+func (o alternateOption) applyExchange(c *exchangeConfig) {
+	c.alternate, c.hasAlternate = string(o), true
+}
+
+// MatchAll makes a headers-exchange binding match the messages that carry
+// every header in h with the same value; other headers of the message do
+// not matter, and MatchAll(nil) matches every message. It is the default, as
+// x-match=all is in RabbitMQ: a headers binding without MatchAll or MatchAny
+// is MatchAll(nil). Names in h may not start with "x-". h is copied by Bind.
+// Given twice, or with MatchAny, the last wins; on an exchange of another
+// kind, Bind returns an error wrapping ErrInvalid.
+func MatchAll(h Headers) BindOption { return headersOption{h: h} }
+
+// MatchAny makes a headers-exchange binding match the messages that carry
+// at least one header in h with the same value, so MatchAny(nil) matches no
+// message. Otherwise as [MatchAll].
+func MatchAny(h Headers) BindOption { return headersOption{h: h, any: true} }
+
+type headersOption struct {
+	h   Headers
+	any bool
+}
+
+func (o headersOption) applyBind(c *bindConfig) { c.headers, c.any, c.set = o.h, o.any, true }

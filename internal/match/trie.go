@@ -1,6 +1,9 @@
 package match
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Trie matches routing keys against a fixed set of topic patterns. It is
 // immutable once built, so any number of goroutines may call Match at once
@@ -109,8 +112,9 @@ func (t *Trie[V]) child(n *node, w string) *node {
 // them, so nothing needs clearing between calls.
 type scratch struct {
 	epoch uint32
-	seen  []uint32 // per value index: epoch in which it was appended
+	seen  []uint32 // per value index: epoch in which it was matched
 	hash  []uint32 // per '#' node: epoch in which it was expanded
+	ids   []int32  // value indexes matched by this call
 }
 
 // scratchPool is shared by all Tries so that a freshly built generation
@@ -122,13 +126,15 @@ type matcher[V comparable] struct {
 	t   *Trie[V]
 	key string
 	sc  *scratch
-	dst []V
 }
 
 // Match appends to dst every distinct value bound to a pattern that matches
 // key, and returns the extended slice. A value bound through several
 // matching patterns is appended once; values already in dst are not looked
-// at. Match does not allocate when dst has room for the result.
+// at. Values come in the order they were first added to the Builder, so
+// that an exchange can promise to deliver in binding order whatever the
+// shape of the patterns. Match does not allocate when dst has room for the
+// result.
 //
 // The cost is at most proportional to the number of trie nodes times the
 // number of words in key, however many '#' the patterns hold, because each
@@ -139,14 +145,19 @@ func (t *Trie[V]) Match(key string, dst []V) []V {
 	}
 	sc := scratchPool.Get().(*scratch)
 	sc.begin(len(t.vals), t.nhash)
-	m := matcher[V]{t: t, key: key, sc: sc, dst: dst}
+	m := matcher[V]{t: t, key: key, sc: sc}
 	start := 0
 	if key == "" {
 		start = 1 // "" is zero words: start past the end.
 	}
 	m.walk(t.root, start)
+	// Value indexes were assigned in first-Add order.
+	slices.Sort(sc.ids)
+	for _, id := range sc.ids {
+		dst = append(dst, t.vals[id])
+	}
 	scratchPool.Put(sc)
-	return m.dst
+	return dst
 }
 
 // begin readies sc for a call on a Trie with nvals values and nhash '#'
@@ -164,6 +175,7 @@ func (sc *scratch) begin(nvals, nhash int) {
 	if len(sc.hash) < nhash {
 		sc.hash = make([]uint32, nhash)
 	}
+	sc.ids = sc.ids[:0]
 }
 
 // walk matches the words of the key from byte offset off onwards (past the
@@ -211,13 +223,13 @@ func (m *matcher[V]) walkHash(h *node, off int) {
 	}
 }
 
-// emit appends the values of the patterns ending at n that this call has not
-// appended yet.
+// emit records the values of the patterns ending at n that this call has
+// not recorded yet.
 func (m *matcher[V]) emit(n *node) {
 	for _, id := range n.vals {
 		if m.sc.seen[id] != m.sc.epoch {
 			m.sc.seen[id] = m.sc.epoch
-			m.dst = append(m.dst, m.t.vals[id])
+			m.sc.ids = append(m.sc.ids, id)
 		}
 	}
 }

@@ -324,3 +324,15 @@ func BenchmarkMatchPatternReference(b *testing.B) {
 		MatchPattern("orders.#.created", benchKey)
 	}
 }
+
+// TestTrieMatchOrder checks that values come in first-Add order, not in the
+// order the walk meets them (literal, then '*', then '#').
+func TestTrieMatchOrder(t *testing.T) {
+	tr := build(t, []string{"x", "#", "a.b", "*.b", "a.#", "x.y"}, []int{5, 3, 1, 2, 4, 5})
+	if got := tr.Match("a.b", nil); !slices.Equal(got, []int{3, 1, 2, 4}) {
+		t.Errorf("Match(a.b) = %v, want [3 1 2 4]", got)
+	}
+	if got := tr.Match("x.y", []int{9}); !slices.Equal(got, []int{9, 5, 3}) {
+		t.Errorf("Match(x.y, [9]) = %v, want [9 5 3]", got)
+	}
+}

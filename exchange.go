@@ -1,0 +1,637 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldmq/herald/internal/match"
+)
+
+// ExchangeKind is how an exchange matches messages to its bindings, with the
+// semantics of the AMQP 0-9-1 exchange type of the same name. The zero value
+// is not a kind: [Broker.Exchange] refuses it.
+type ExchangeKind uint8
+
+const (
+	// DirectExchange routes a message to the bindings whose key equals the
+	// message's Key, byte for byte.
+	DirectExchange ExchangeKind = iota + 1
+	// FanoutExchange routes every message to every binding; keys are
+	// ignored.
+	FanoutExchange
+	// TopicExchange routes a message to the bindings whose pattern matches
+	// its Key. Keys and patterns are words separated by '.', "" being no
+	// word at all; in a pattern the word "*" matches exactly one word and
+	// "#" zero or more. So "#" matches every key, "" included; "a.#"
+	// matches "a"; "a.#.b" matches "a.b"; "*" never matches "". A pattern
+	// with an empty word ("a..b") or a word that mixes a wildcard with
+	// other characters ("*x", "a.#b") is refused by Bind.
+	TopicExchange
+	// HeadersExchange routes on the message's Headers, as each binding asks
+	// with [MatchAll] (the default) or [MatchAny]; keys are ignored.
+	HeadersExchange
+)
+
+func (k ExchangeKind) String() string {
+	switch k {
+	case DirectExchange:
+		return "direct"
+	case FanoutExchange:
+		return "fanout"
+	case TopicExchange:
+		return "topic"
+	case HeadersExchange:
+		return "headers"
+	}
+	return fmt.Sprintf("ExchangeKind(%d)", uint8(k))
+}
+
+// routeCacheKeys bounds how many routing keys a topic exchange remembers
+// the destinations of, per generation of its bindings.
+const routeCacheKeys = 4096
+
+// Exchange is a router with no storage: a message published to it goes on
+// to the queues, topics and exchanges whose bindings match it, or, when none
+// does, to its alternate exchange. Declare one with [Broker.Exchange]; it is
+// safe for concurrent use.
+//
+// Publishing takes no lock: an exchange routes with an immutable table that
+// Bind and Unbind replace, so changing bindings never holds up publishers,
+// and each publish sees the bindings of one moment, before or after a
+// concurrent change.
+type Exchange struct {
+	b     *Broker
+	name  string
+	xkind ExchangeKind
+	cfg   exchangeConfig
+
+	mu       sync.Mutex // serialises Bind and Unbind
+	bindings []binding  // in binding order; guarded by mu
+	table    atomic.Pointer[table]
+}
+
+// binding is one Bind call's outcome, identified by (dest, key).
+type binding struct {
+	dest    string
+	key     string
+	d       destination
+	headers Headers // headers exchanges: a private copy, never changed
+	any     bool
+}
+
+// table is what publishes route with: built from the bindings, then never
+// changed.
+type table struct {
+	kind ExchangeKind
+	// targets are the distinct destinations, in the order of their
+	// earliest binding, which is the order every kind delivers in.
+	targets []*target
+	// viaExchange is set when a target is an exchange, which means routing
+	// must walk the graph and de-duplicate across exchanges.
+	viaExchange bool
+	direct      map[string][]*target
+	cache       *match.Cache[*target]
+	headers     []headerRule
+}
+
+// target is one destination of a table.
+type target struct {
+	name string
+	d    destination
+	x    *Exchange // d, if it is an exchange
+	i    int       // index in table.targets
+}
+
+type headerRule struct {
+	t   *target
+	h   Headers
+	any bool
+}
+
+// Exchange declares the exchange called name, of the given kind, and
+// returns it. Declaring a name again with the same kind and options returns
+// the same exchange; with another kind or other options, or a name used by
+// a queue or topic, it returns an error wrapping ErrExists. A bad name,
+// kind or option returns an error wrapping ErrInvalid, and a closed or
+// shutting-down broker ErrClosed.
+func (b *Broker) Exchange(name string, kind ExchangeKind, opts ...ExchangeOption) (*Exchange, error) {
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	if kind < DirectExchange || kind > HeadersExchange {
+		return nil, invalidf("exchange %q: unknown kind %v", name, kind)
+	}
+	var cfg exchangeConfig
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalidf("exchange %q: nil option", name)
+		}
+		o.applyExchange(&cfg)
+	}
+	if err := cfg.validate(name); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() || b.draining.Load() {
+		return nil, ErrClosed
+	}
+	names := *b.names.Load()
+	if d, ok := names[name]; ok {
+		x, ok := d.(*Exchange)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: %q is a %s, not an exchange", ErrExists, name, d.kind())
+		case x.xkind != kind:
+			return nil, fmt.Errorf("%w: %q is a %v exchange, not a %v exchange", ErrExists, name, x.xkind, kind)
+		case x.cfg != cfg:
+			return nil, fmt.Errorf("%w: %v exchange %q with other options", ErrExists, kind, name)
+		}
+		return x, nil
+	}
+	// An alternate declared later is checked when it is used.
+	if d, ok := names[cfg.alternate]; ok && cfg.hasAlternate {
+		if _, ok := d.(*Exchange); !ok {
+			return nil, invalidf("exchange %q: alternate %q is a %s, not an exchange", name, cfg.alternate, d.kind())
+		}
+	}
+	x := &Exchange{b: b, name: name, xkind: kind, cfg: cfg}
+	t, err := buildTable(kind, nil)
+	if err != nil {
+		return nil, err
+	}
+	x.table.Store(t)
+	b.addLocked(name, x)
+	return x, nil
+}
+
+func (e *Exchange) kind() string { return "exchange" }
+
+// Name returns the name the exchange was declared with.
+func (e *Exchange) Name() string { return e.name }
+
+// Kind returns the kind the exchange was declared with.
+func (e *Exchange) Kind() ExchangeKind { return e.xkind }
+
+// Bind routes the messages that match key (and, on a headers exchange, the
+// [MatchAll] or [MatchAny] option) to the queue, topic or exchange called
+// dest. What key means depends on the exchange's [ExchangeKind]: an exact
+// key, a topic pattern, or, on fanout and headers exchanges, nothing but the
+// binding's name, so that dest can be bound twice with different headers.
+//
+// A binding is identified by (dest, key): binding it again with the same
+// options does nothing and returns nil; with other headers it returns an
+// error wrapping ErrExists. An exchange may be bound to another exchange,
+// cycles included (a publish visits each exchange once), but not to itself.
+//
+// Bind returns an error wrapping ErrNotFound if dest is not declared;
+// ErrInvalid for a bad name, a malformed topic pattern (the error names the
+// offending word and its position), or a headers option on an exchange of
+// another kind; and ErrClosed after Close or once Shutdown has begun.
+//
+// Bind never waits for publishers, nor they for it: it builds a new routing
+// table, which takes time in proportion to the exchange's bindings, and
+// swaps it in.
+func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
+	if e.b.closed.Load() || e.b.draining.Load() {
+		return ErrClosed
+	}
+	if err := validateName(dest); err != nil {
+		return fmt.Errorf("exchange %q: bind: %w", e.name, err)
+	}
+	var cfg bindConfig
+	for _, o := range opts {
+		if o == nil {
+			return invalidf("exchange %q: bind %q: nil option", e.name, dest)
+		}
+		o.applyBind(&cfg)
+	}
+	nb := binding{dest: dest, key: key}
+	switch e.xkind {
+	case TopicExchange:
+		if err := match.ValidatePattern(key); err != nil {
+			return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+		}
+	case HeadersExchange:
+		for k := range cfg.headers {
+			if strings.HasPrefix(k, "x-") {
+				// RabbitMQ ignores such binding arguments, which here would
+				// be a header silently not matched.
+				return invalidf("exchange %q: bind %q: header %q: names starting with \"x-\" are reserved and never matched",
+					e.name, dest, k)
+			}
+		}
+		nb.headers, nb.any = maps.Clone(cfg.headers), cfg.any
+	}
+	if cfg.set && e.xkind != HeadersExchange {
+		return invalidf("exchange %q: bind %q: MatchAll and MatchAny are for headers exchanges, not %v", e.name, dest, e.xkind)
+	}
+	if dest == e.name {
+		return invalidf("exchange %q: bound to itself, which could never deliver", e.name)
+	}
+	d, err := e.b.lookup(dest)
+	if err != nil {
+		return fmt.Errorf("exchange %q: bind: %w", e.name, err)
+	}
+	nb.d = d
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, old := range e.bindings {
+		if old.dest == dest && old.key == key {
+			if old.any == nb.any && maps.Equal(old.headers, nb.headers) {
+				return nil
+			}
+			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and other headers", ErrExists, e.name, dest, key)
+		}
+	}
+	next := append(slices.Clip(e.bindings), nb)
+	t, err := buildTable(e.xkind, next)
+	if err != nil {
+		return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+	}
+	e.table.Store(t)
+	e.bindings = next
+	return nil
+}
+
+// Unbind removes the binding of dest with key. It returns an error wrapping
+// ErrNotFound if there is no such binding, ErrInvalid for a bad name or
+// pattern, and ErrClosed after Close or once Shutdown has begun. Publishes
+// already routing may still deliver through the binding; later ones do
+// not.
+func (e *Exchange) Unbind(dest, key string) error {
+	if e.b.closed.Load() || e.b.draining.Load() {
+		return ErrClosed
+	}
+	if err := validateName(dest); err != nil {
+		return fmt.Errorf("exchange %q: unbind: %w", e.name, err)
+	}
+	if e.xkind == TopicExchange {
+		if err := match.ValidatePattern(key); err != nil {
+			return fmt.Errorf("%w: exchange %q: unbind %q: %w", ErrInvalid, e.name, dest, err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := slices.IndexFunc(e.bindings, func(b binding) bool { return b.dest == dest && b.key == key })
+	if i < 0 {
+		return fmt.Errorf("%w: exchange %q has no binding of %q with key %q", ErrNotFound, e.name, dest, key)
+	}
+	next := slices.Delete(slices.Clone(e.bindings), i, i+1)
+	t, err := buildTable(e.xkind, next)
+	if err != nil {
+		return err
+	}
+	e.table.Store(t)
+	e.bindings = next
+	return nil
+}
+
+// buildTable compiles bindings, in binding order, into a routing table.
+func buildTable(kind ExchangeKind, bs []binding) (*table, error) {
+	t := &table{kind: kind}
+	index := make(map[destination]*target, len(bs))
+	var tb *match.Builder[*target]
+	switch kind {
+	case DirectExchange:
+		t.direct = make(map[string][]*target)
+	case TopicExchange:
+		tb = match.NewBuilder[*target]()
+	}
+	for _, b := range bs {
+		tg := index[b.d]
+		if tg == nil {
+			tg = &target{name: b.dest, d: b.d, i: len(t.targets)}
+			tg.x, _ = b.d.(*Exchange)
+			t.viaExchange = t.viaExchange || tg.x != nil
+			index[b.d] = tg
+			t.targets = append(t.targets, tg)
+		}
+		switch kind {
+		case DirectExchange:
+			t.direct[b.key] = append(t.direct[b.key], tg)
+		case TopicExchange:
+			// Values are added in binding order, which is the order the
+			// trie returns them in.
+			if err := tb.Add(b.key, tg); err != nil {
+				return nil, err
+			}
+		case HeadersExchange:
+			t.headers = append(t.headers, headerRule{t: tg, h: b.headers, any: b.any})
+		}
+	}
+	for _, ts := range t.direct {
+		slices.SortFunc(ts, func(a, b *target) int { return a.i - b.i })
+	}
+	if tb != nil {
+		t.cache = match.NewCache(tb.Build(), routeCacheKeys)
+	}
+	return t, nil
+}
+
+// match returns the table's targets that m matches, in target order. The
+// result may be shared and must not be modified; buf is scratch space for
+// kinds that cannot share.
+func (t *table) match(m *Message, buf []*target) []*target {
+	switch t.kind {
+	case DirectExchange:
+		return t.direct[m.Key]
+	case FanoutExchange:
+		return t.targets
+	case TopicExchange:
+		return t.cache.Get(m.Key)
+	case HeadersExchange:
+		return t.matchHeaders(m.Headers, buf)
+	}
+	return nil
+}
+
+// matchHeaders appends the targets of the rules h matches to buf. A target
+// may have several rules, so matches are marked in a bit set, which also
+// yields them in target order.
+func (t *table) matchHeaders(h Headers, buf []*target) []*target {
+	var small [4]uint64
+	marks := small[:]
+	if n := (len(t.targets) + 63) / 64; n > len(small) {
+		marks = make([]uint64, n)
+	}
+	found := false
+	for _, r := range t.headers {
+		w, bit := r.t.i/64, uint64(1)<<(r.t.i%64)
+		if marks[w]&bit != 0 {
+			continue
+		}
+		var ok bool
+		if r.any {
+			ok = match.MatchHeadersAny(r.h, h)
+		} else {
+			ok = match.MatchHeadersAll(r.h, h)
+		}
+		if ok {
+			marks[w] |= bit
+			found = true
+		}
+	}
+	if !found {
+		return buf
+	}
+	for w, word := range marks {
+		for ; word != 0; word &= word - 1 {
+			buf = append(buf, t.targets[w*64+bits.TrailingZeros64(word)])
+		}
+	}
+	return buf
+}
+
+// Publish routes m to every destination whose binding matches it,
+// assigning m.ID and m.Time when empty. All destinations share m; each gets
+// it once, however many bindings and exchanges lead to it.
+//
+// Destinations get the message one after another, in a fixed order: the
+// order of their earliest binding on the exchange, a bound exchange's own
+// destinations taking its place in that order. A queue that is full with
+// OverflowBlock makes Publish wait for room, until ctx ends; from then on no
+// destination waits, and each of the remaining ones takes the message if it
+// has room and refuses it with ctx.Err() if not.
+//
+// When some destinations refuse the message (ErrFull from an
+// OverflowReject queue, ctx.Err(), ErrClosed if the broker closes
+// meanwhile), the others still have it, and Publish returns a
+// [*RouteError] naming those that refused, which wraps each cause for
+// errors.Is. When the message matches no binding and no
+// alternate exchange takes it, Publish returns an error wrapping
+// ErrUnroutable (and ErrNotFound when the alternate exchange is not
+// declared). It returns ErrClosed after Close, and once Shutdown has begun
+// unless called with a handler's context, and ErrInvalid for a nil message
+// or context.
+func (e *Exchange) Publish(ctx context.Context, m *Message) error {
+	if err := e.b.checkPublish(ctx, m); err != nil {
+		return err
+	}
+	m.stamp(e.b.wall)
+	return e.put(ctx, m, false)
+}
+
+// put routes a stamped message; internal is passed on to every destination.
+func (e *Exchange) put(ctx context.Context, m *Message, internal bool) error {
+	t := e.table.Load()
+	var buf [8]*target
+	ts := t.match(m, buf[:0])
+	if len(ts) > 0 && !t.viaExchange {
+		// The usual case: the targets are distinct queues and topics.
+		return e.deliver(ctx, m, internal, ts)
+	}
+	// ts may live in buf, which must not leak into route's bookkeeping, or
+	// buf would be on the heap for every publish.
+	var outBuf [16]*target
+	out, altErr := e.route(m, t, outBuf[:0])
+	if len(out) == 0 {
+		return e.unroutable(m, altErr)
+	}
+	return e.deliver(ctx, m, internal, out)
+}
+
+// deliver puts m into each of ts in turn, and reports those that refused.
+func (e *Exchange) deliver(ctx context.Context, m *Message, internal bool, ts []*target) error {
+	var failed []DestError
+	for _, t := range ts {
+		if err := t.d.put(ctx, m, internal); err != nil {
+			failed = append(failed, DestError{Dest: t.name, Err: err})
+		}
+	}
+	if failed == nil {
+		return nil
+	}
+	return &RouteError{Exchange: e.name, Delivered: len(ts) - len(failed), Failed: failed}
+}
+
+func (e *Exchange) unroutable(m *Message, altErr error) error {
+	var what string
+	switch e.xkind {
+	case FanoutExchange:
+		what = "the message"
+	case HeadersExchange:
+		what = fmt.Sprintf("headers %v", map[string]string(m.Headers))
+	default:
+		what = fmt.Sprintf("key %q", m.Key)
+	}
+	if altErr != nil {
+		return fmt.Errorf("%w: exchange %q routed %s to no queue or topic: %w", ErrUnroutable, e.name, what, altErr)
+	}
+	return fmt.Errorf("%w: exchange %q routed %s to no queue or topic", ErrUnroutable, e.name, what)
+}
+
+// route walks the graph of exchanges from e, whose table is t, as
+// RabbitMQ does: each exchange is visited once, and one whose bindings match
+// nothing hands the message to its alternate exchange. It appends to out
+// the queues and topics reached, each once, depth first in binding order,
+// and returns the first reason an alternate exchange was unusable.
+//
+// It is one loop over local slices, rather than recursion over a shared
+// struct, so that its buffers stay on the stack.
+func (e *Exchange) route(m *Message, t *table, out []*target) ([]*target, error) {
+	var (
+		stackBuf [8][]*target // per exchange being visited: targets left
+		xsBuf    [8]*Exchange
+		xmap     map[*Exchange]struct{} // visited, once xs is long
+		dmap     map[destination]struct{}
+		altErr   error
+	)
+	stack, xs := stackBuf[:0], xsBuf[:0]
+	x, ts := e, t.match(m, nil)
+	for x != nil {
+		xs, xmap = addSmall(xs, xmap, x)
+		if len(ts) > 0 {
+			stack = append(stack, ts)
+		} else if ax, err := x.alternateExchange(); err != nil {
+			altErr = cmpOr(altErr, err)
+		} else if ax != nil && !hasSmall(xs, xmap, ax) {
+			x, ts = ax, ax.table.Load().match(m, nil)
+			continue
+		}
+		x = nil
+		for x == nil && len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if len(*top) == 0 {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			t := (*top)[0]
+			*top = (*top)[1:]
+			switch {
+			case t.x == nil:
+				if !hasDest(out, dmap, t.d) {
+					out = append(out, t)
+					dmap = addDest(out, dmap, t.d)
+				}
+			case !hasSmall(xs, xmap, t.x):
+				x = t.x
+				ts = x.table.Load().match(m, nil)
+			}
+		}
+	}
+	return out, altErr
+}
+
+// alternateExchange returns e's alternate exchange, nil if it has none, or
+// why it cannot be used. It is looked up now so that it may be declared
+// after e.
+func (e *Exchange) alternateExchange() (*Exchange, error) {
+	if !e.cfg.hasAlternate {
+		return nil, nil
+	}
+	d, err := e.b.lookup(e.cfg.alternate)
+	if err != nil {
+		return nil, fmt.Errorf("alternate exchange of %q: %w", e.name, err)
+	}
+	ax, ok := d.(*Exchange)
+	if !ok {
+		return nil, invalidf("alternate exchange of %q: %q is a %s", e.name, e.cfg.alternate, d.kind())
+	}
+	return ax, nil
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Sets for route: scanning a short slice beats hashing for the few
+// exchanges and destinations a message usually meets, and can use a stack
+// buffer; past smallMax entries a map takes over.
+const smallMax = 32
+
+func hasSmall[T comparable](list []T, m map[T]struct{}, v T) bool {
+	if m != nil {
+		_, ok := m[v]
+		return ok
+	}
+	return slices.Contains(list, v)
+}
+
+// addSmall adds v, known to be absent.
+func addSmall[T comparable](list []T, m map[T]struct{}, v T) ([]T, map[T]struct{}) {
+	list = append(list, v)
+	return list, indexSmall(list, m, v, func(x T) T { return x })
+}
+
+func hasDest(out []*target, m map[destination]struct{}, d destination) bool {
+	if m != nil {
+		_, ok := m[d]
+		return ok
+	}
+	for _, t := range out {
+		if t.d == d {
+			return true
+		}
+	}
+	return false
+}
+
+// addDest records d, just appended to out.
+func addDest(out []*target, m map[destination]struct{}, d destination) map[destination]struct{} {
+	return indexSmall(out, m, d, func(t *target) destination { return t.d })
+}
+
+// indexSmall adds v, just appended to list, to m, making m from list when
+// list has grown past smallMax.
+func indexSmall[E any, T comparable](list []E, m map[T]struct{}, v T, key func(E) T) map[T]struct{} {
+	switch {
+	case m != nil:
+		m[v] = struct{}{}
+	case len(list) > smallMax:
+		m = make(map[T]struct{}, 2*len(list))
+		for _, x := range list {
+			m[key(x)] = struct{}{}
+		}
+	}
+	return m
+}
+
+// RouteError is returned by an exchange's Publish when some of the
+// destinations it routed a message to refused it; all the others have the
+// message. It wraps each refusal's cause, so errors.Is(err, ErrFull) tells
+// that a queue was full.
+type RouteError struct {
+	Exchange  string      // the exchange published to
+	Delivered int         // destinations that accepted the message
+	Failed    []DestError // destinations that refused it, in delivery order
+}
+
+// DestError is one destination's refusal of a routed message.
+type DestError struct {
+	Dest string // the queue's or topic's name
+	Err  error  // why it refused
+}
+
+func (e *RouteError) Error() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "herald: exchange %q: %d of %d destinations refused the message",
+		e.Exchange, len(e.Failed), e.Delivered+len(e.Failed))
+	for i, f := range e.Failed {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&sb, "%s%q: %v", sep, f.Dest, f.Err)
+	}
+	return sb.String()
+}
+
+// Unwrap returns the causes of the refusals, for errors.Is and errors.As.
+func (e *RouteError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
+}
