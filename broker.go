@@ -39,7 +39,10 @@ type Broker struct {
 
 	mu        sync.Mutex // serialises declare, Consume registration and stop
 	consumers int        // running Consume calls
-	quiet     chan struct{}
+
+	quietMu  sync.Mutex
+	quiet    chan struct{} // closed and replaced when a queue or topic may have gone idle
+	watchers atomic.Int32  // WaitIdle calls waiting
 
 	waiters sync.Pool
 }
@@ -47,7 +50,7 @@ type Broker struct {
 // New returns a ready broker. It starts no goroutine until one is needed
 // (a back-off or an ack timeout), and an idle broker burns no CPU.
 func New(opts ...Option) *Broker {
-	b := &Broker{epoch: time.Now(), wall: newWallClock(), quiet: make(chan struct{}, 1)}
+	b := &Broker{epoch: time.Now(), wall: newWallClock(), quiet: make(chan struct{})}
 	for _, o := range opts {
 		o.applyBroker(&b.cfg)
 	}
@@ -218,6 +221,7 @@ func (b *Broker) Close() error {
 		d.close()
 	}
 	b.sched.Close()
+	b.signalQuiet() // WaitIdle returns ErrClosed
 	return nil
 }
 
@@ -248,8 +252,12 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for _, d := range ds {
 		d.wakeAll()
 	}
-	for !b.settledEverywhere(ds) {
-		if err := b.awaitQuiet(ctx); err != nil {
+	for {
+		quiet := b.quietChan()
+		if b.settledEverywhere(ds) {
+			break
+		}
+		if err := b.awaitQuiet(ctx, quiet); err != nil {
 			return err
 		}
 	}
@@ -258,67 +266,26 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		d.wakeAll()
 	}
 	for {
+		quiet := b.quietChan()
 		b.mu.Lock()
 		n := b.consumers
 		b.mu.Unlock()
 		if n == 0 {
 			break
 		}
-		if err := b.awaitQuiet(ctx); err != nil {
+		if err := b.awaitQuiet(ctx, quiet); err != nil {
 			return err
 		}
 	}
 	return b.Close()
 }
 
-// settledEverywhere reports whether every queue and topic is idle. A
-// message can only land in one already seen idle through a put, so the
-// answer holds if no put was in flight when it started looking and none
-// started while it looked.
-func (b *Broker) settledEverywhere(ds []drainer) bool {
-	started := b.putsStarted.Load()
-	if b.putsDone.Load() != started {
-		return false
-	}
-	for _, d := range ds {
-		if !d.idle() {
-			return false
-		}
-	}
-	return b.putsStarted.Load() == started
-}
-
-func (b *Broker) awaitQuiet(ctx context.Context) error {
-	select {
-	case <-b.quiet:
-		return nil
-	case <-ctx.Done():
-		b.Close()
-		return ctx.Err()
-	}
-}
-
-// signalQuiet wakes Shutdown to look again.
-func (b *Broker) signalQuiet() {
-	select {
-	case b.quiet <- struct{}{}:
-	default:
-	}
-}
-
-// noteSettled is called after every settle; while draining it wakes
-// Shutdown when the queue or topic has emptied.
-func (b *Broker) noteSettled(d drainer) {
-	if b.draining.Load() && d.idle() {
-		b.signalQuiet()
-	}
-}
-
-// drainer is what Shutdown and Close need of a queue or topic.
+// drainer is what Shutdown, WaitIdle and Close need of a queue or topic.
 type drainer interface {
-	idle() bool // holds no message that is not settled
-	wakeAll()   // wakes every parked consumer and producer to look again
-	close()     // makes every call fail with ErrClosed, waking them
+	idle() bool       // holds no message that is not settled
+	activity() uint64 // counts the messages put into it
+	wakeAll()         // wakes every parked consumer and producer to look again
+	close()           // makes every call fail with ErrClosed, waking them
 }
 
 // addConsumer registers a running Consume call; false after Close.

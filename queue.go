@@ -295,7 +295,7 @@ func (q *Queue) dieLocked(e entry, how ending, reason string) {
 	q.ends.end(e, how, reason, nil)
 	q.mu.Lock()
 	q.dying--
-	if q.b.draining.Load() && q.idleLocked() {
+	if q.b.watched() && q.idleLocked() {
 		q.b.signalQuiet()
 	}
 }
@@ -371,6 +371,12 @@ func (q *Queue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.idleLocked()
+}
+
+func (q *Queue) activity() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.published
 }
 
 func (q *Queue) wakeAll() {

@@ -516,6 +516,16 @@ func (t *Topic) idle() bool {
 	return true
 }
 
+func (t *Topic) activity() uint64 {
+	t.wmu.Lock()
+	n := t.published
+	t.wmu.Unlock()
+	for _, g := range *t.groups.Load() {
+		n += g.q.activity()
+	}
+	return n
+}
+
 func (t *Topic) wakeAll() {
 	t.wakeReaders()
 	t.wakeWriters()
