@@ -100,6 +100,8 @@ const (
 	timedRetry    uint8 = iota // q.retryDue(e)
 	timedAckSweep              // q.sweepAckTimeouts()
 	timedSubRetry              // s.retryDue(e)
+	timedDelay                 // q.delayDue(e)
+	timedExpirySweep           // q.sweepExpired()
 )
 
 func (t timed) fire() {
@@ -110,5 +112,9 @@ func (t timed) fire() {
 		t.q.sweepAckTimeouts()
 	case timedSubRetry:
 		t.s.retryDue(t.e)
+	case timedDelay:
+		t.q.delayDue(t.e)
+	case timedExpirySweep:
+		t.q.sweepExpired()
 	}
 }

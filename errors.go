@@ -35,6 +35,10 @@ var (
 	// when it fell so far behind that messages it had not read were
 	// overwritten.
 	ErrLagged = errors.New("herald: subscription lagged")
+	// ErrDuplicate is returned by a publish to a queue or topic with
+	// WithDedup when a message with the same ID was published to it within
+	// the window; the message is not added again.
+	ErrDuplicate = errors.New("herald: duplicate message")
 	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern

@@ -79,6 +79,7 @@ func (o Overflow) String() string {
 const (
 	DefaultCapacity   = 1024
 	MaxTopicCapacity  = 1 << 24
+	MaxPriorities     = 256
 	DefaultBackoffMin = 10 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
 )
@@ -88,9 +89,11 @@ type brokerConfig struct {
 }
 
 type queueConfig struct {
-	capacity int
-	overflow Overflow
-	ttl      time.Duration
+	capacity   int
+	overflow   Overflow
+	ttl        time.Duration
+	priorities int // levels; 0 or 1: none
+	dedup      time.Duration
 	redeliveryConfig
 }
 
@@ -116,6 +119,7 @@ type topicConfig struct {
 	capacity int
 	overflow Overflow
 	maxAge   time.Duration
+	dedup    time.Duration
 }
 
 func defaultTopicConfig() topicConfig { return topicConfig{capacity: DefaultCapacity} }
@@ -130,6 +134,8 @@ func (c *topicConfig) validate(name string) error {
 		return invalidf("topic %q: unknown overflow policy %v", name, c.overflow)
 	case c.maxAge < 0:
 		return invalidf("topic %q: negative max age %v", name, c.maxAge)
+	case c.dedup < 0:
+		return invalidf("topic %q: negative deduplication window %v", name, c.dedup)
 	}
 	return nil
 }
@@ -171,6 +177,10 @@ func (c *queueConfig) validate(name string) error {
 		return invalidf("queue %q: unknown overflow policy %v", name, c.overflow)
 	case c.ttl < 0:
 		return invalidf("queue %q: negative TTL %v", name, c.ttl)
+	case c.priorities < 0 || c.priorities > MaxPriorities:
+		return invalidf("queue %q: %d priority levels, want 1 to %d", name, c.priorities, MaxPriorities)
+	case c.dedup < 0:
+		return invalidf("queue %q: negative deduplication window %v", name, c.dedup)
 	}
 	return c.redeliveryConfig.validate(name)
 }
@@ -300,6 +310,32 @@ func WithTTL(d time.Duration) QueueOption { return ttlOption(d) }
 type ttlOption time.Duration
 
 func (o ttlOption) applyQueue(c *queueConfig) { c.ttl = time.Duration(o) }
+
+// WithPriorities gives a queue n priority levels: a message with a higher
+// Priority is handed out first, FIFO within a level, and priorities of n
+// or more count as n-1. A full queue with OverflowDropOldest drops the
+// oldest message of the lowest level. Without this option a queue has one
+// level and ignores Message.Priority. Default 1; at most MaxPriorities
+// (256). Given twice, the last wins.
+func WithPriorities(n int) QueueOption { return prioritiesOption(n) }
+
+type prioritiesOption int
+
+func (o prioritiesOption) applyQueue(c *queueConfig) { c.priorities = int(o) }
+
+// WithDedup makes a queue or topic remember the IDs of the messages
+// published to it for window, like JetStream's duplicate window: a publish
+// whose ID was seen within the window is not added again and returns
+// ErrDuplicate. Only IDs the publisher sets can repeat; publish assigns
+// fresh ones otherwise. Memory is bounded: at most MaxDedupIDs IDs are
+// remembered, so above MaxDedupIDs publishes per window the window is
+// shorter. Default 0: no deduplication. Given twice, the last wins.
+func WithDedup(window time.Duration) QueueTopicOption { return dedupOption(window) }
+
+type dedupOption time.Duration
+
+func (o dedupOption) applyQueue(c *queueConfig) { c.dedup = time.Duration(o) }
+func (o dedupOption) applyTopic(c *topicConfig) { c.dedup = time.Duration(o) }
 
 // WithBackoff sets how long a nacked message waits before it is ready
 // again: min after the first attempt, doubling with each attempt, never

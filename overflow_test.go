@@ -352,9 +352,9 @@ func TestNackRequeuesIntoFullBlockingQueue(t *testing.T) {
 	})
 }
 
-// A blocked publisher waits for room. When a consumer finds only expired
-// messages, it frees that room without taking a message: the publisher must
-// be woken, or both wait for ever on a queue with room and a consumer.
+// A blocked publisher waits for room. When the message filling the queue
+// expires, the expiry sweep frees that room with no consumer involved: the
+// publisher must be woken, or it waits for ever on a queue with room.
 func TestBlockedPublishWakesWhenExpiredMessagesFreeRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newTestBroker(t)
@@ -362,12 +362,16 @@ func TestBlockedPublishWakesWhenExpiredMessagesFreeRoom(t *testing.T) {
 		publishOrFail(t, q, "old")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		time.Sleep(2 * time.Second) // "old" expires, but still fills the queue
 		published := make(chan error, 1)
-		go func() { published <- q.Publish(ctx, NewMessage("new")) }()
+		go func() { published <- q.Publish(ctx, &Message{Body: "new", TTL: time.Hour}) }()
 		synctest.Wait()
 		if len(published) != 0 {
-			t.Fatalf("Publish returned %v, want it blocked behind the expired message", <-published)
+			t.Fatalf("Publish returned %v, want it blocked behind \"old\"", <-published)
+		}
+		time.Sleep(time.Second + expirySweepGap) // "old" expires and is swept
+		synctest.Wait()
+		if len(published) != 1 {
+			t.Fatal("Publish still blocked after the message in its way expired")
 		}
 		d, err := q.Receive(ctx)
 		if err != nil {

@@ -25,11 +25,16 @@ type Queue struct {
 	cfg  queueConfig
 
 	mu          sync.Mutex
-	ready       ring.Ring[entry]
+	ready       readyList
 	consumers   ring.Ring[*waiter] // parked in take, oldest first
 	producers   ring.Ring[*waiter] // parked in publish (OverflowBlock)
 	closed      bool
-	delayed     int // nacked messages waiting out their back-off
+	delayed     int   // nacked messages waiting out their back-off
+	scheduled   int   // published with a Delay, not yet due
+	sweepAt     int64 // broker clock of the next expiry sweep; 0: none
+	lastSweep   int64
+	duplicates  uint64
+	dedup       *dedupWindow
 	dying       int // taken out to be dead-lettered, not yet counted ended
 	published   uint64
 	delivered   uint64
@@ -46,9 +51,9 @@ type Queue struct {
 
 // QueueStats is a snapshot of a queue's counters. Every published message
 // is in exactly one of Acked, Rejected, Expired, Dropped (its end) or
-// Ready, Unacked, Delayed (still in the queue), so
-// Published = Acked + Rejected + Expired + Dropped + Ready + Unacked + Delayed
-// whenever no settle is in progress.
+// Ready, Unacked, Delayed, Scheduled (still in the queue), so
+// Published = Acked + Rejected + Expired + Dropped + Ready + Unacked +
+// Delayed + Scheduled whenever no settle is in progress.
 type QueueStats struct {
 	Published uint64 // messages accepted by publish
 	Delivered uint64 // deliveries handed to consumers, redeliveries included
@@ -65,13 +70,21 @@ type QueueStats struct {
 	DeadLettered     uint64
 	DeadLetterFailed uint64
 
-	Ready   int // waiting for a consumer; what Len returns
-	Unacked int // handed out and not settled
-	Delayed int // nacked and waiting out their back-off
+	// Duplicates counts publishes refused with ErrDuplicate; they are not
+	// in Published.
+	Duplicates uint64
+
+	Ready     int // waiting for a consumer; what Len returns
+	Unacked   int // handed out and not settled
+	Delayed   int // nacked and waiting out their back-off
+	Scheduled int // published with a Delay that has not passed
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
-	q := &Queue{b: b, name: name, cfg: cfg}
+	q := &Queue{b: b, name: name, cfg: cfg, ready: newReadyList(cfg.priorities)}
+	if cfg.dedup > 0 {
+		q.dedup = newDedupWindow(int64(cfg.dedup))
+	}
 	q.ends = newEndings(b, name, cfg.redeliveryConfig)
 	return q
 }
@@ -107,6 +120,8 @@ func (q *Queue) Stats() QueueStats {
 		Ready:            q.ready.Len(),
 		Unacked:          int(q.delivered - acked - nacked - rejected),
 		Delayed:          q.delayed,
+		Scheduled:        q.scheduled,
+		Duplicates:       q.duplicates,
 	}
 }
 
@@ -130,7 +145,7 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
 	}
-	e := entry{m: m, expires: q.expiry(m)}
+	e := entry{m: m}
 	var w *waiter
 	defer func() {
 		if w != nil {
@@ -143,11 +158,13 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 			q.mu.Unlock()
 			return ErrClosed
 		}
-		if q.ready.Len() < q.cfg.capacity {
-			q.ready.PushBack(e)
-			q.published++
-			q.wakeConsumerLocked()
+		if q.dedup != nil && q.dedup.contains(m.ID, q.b.clock()) {
+			q.duplicates++
 			q.mu.Unlock()
+			return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
+		}
+		if q.ready.Len()+q.scheduled < q.cfg.capacity {
+			q.acceptLocked(&e)
 			return nil
 		}
 		switch q.cfg.overflow {
@@ -156,15 +173,21 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
 		case OverflowDropNewest:
 			q.published++
+			q.rememberLocked(m)
 			q.dieLocked(e, endDropped, ReasonMaxLen)
 			q.mu.Unlock()
 			return nil
 		case OverflowDropOldest:
-			old, _ := q.ready.PopFront()
-			q.ready.PushBack(e)
-			q.published++
+			old, ok := q.ready.PopOldestLeast()
+			if !ok { // all the room is taken by delayed messages
+				q.published++
+				q.rememberLocked(m)
+				q.dieLocked(e, endDropped, ReasonMaxLen)
+				q.mu.Unlock()
+				return nil
+			}
 			q.dieLocked(old, endDropped, ReasonMaxLen)
-			q.mu.Unlock()
+			q.acceptLocked(&e)
 			return nil
 		}
 		// OverflowBlock.
@@ -186,6 +209,53 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 		}
 		q.mu.Lock()
 	}
+}
+
+// acceptLocked adds a message that has room: ready now, or after its
+// Delay. It unlocks q.mu.
+func (q *Queue) acceptLocked(e *entry) {
+	m := e.m
+	e.expires = q.expiry(m)
+	q.published++
+	q.rememberLocked(m)
+	if m.Delay <= 0 {
+		q.readyLocked(*e)
+		q.mu.Unlock()
+		return
+	}
+	q.scheduled++
+	q.mu.Unlock()
+	if !q.b.sched.At(time.Now().Add(m.Delay), timed{q: q, e: *e, kind: timedDelay}) {
+		q.delayDue(*e) // the broker closed: keep it as ready
+	}
+}
+
+// readyLocked makes e ready and wakes a consumer for it.
+func (q *Queue) readyLocked(e entry) {
+	q.ready.PushBack(e)
+	q.wakeConsumerLocked()
+	if e.expires != 0 {
+		q.sweepBeforeLocked(e.expires)
+	}
+}
+
+func (q *Queue) rememberLocked(m *Message) {
+	if q.dedup != nil {
+		q.dedup.add(m.ID, q.b.clock())
+	}
+}
+
+// delayDue makes a delayed message ready, unless it expired meanwhile.
+func (q *Queue) delayDue(e entry) {
+	q.mu.Lock()
+	q.scheduled--
+	if e.expires != 0 && q.b.clock() >= e.expires {
+		q.dieLocked(e, endExpired, ReasonExpired)
+		q.wakeProducerLocked()
+	} else {
+		q.readyLocked(e)
+	}
+	q.mu.Unlock()
 }
 
 // expiry returns when a message published now expires on the broker clock:
@@ -282,7 +352,7 @@ var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 // idleLocked reports whether the queue holds nothing: no ready, unacked,
 // delayed or dying message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.dying == 0 && q.unackedLocked() == 0
+	return q.ready.Len() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0
 }
 
 // dieLocked ends e, which the caller has taken out of the queue, with q.mu
@@ -343,8 +413,7 @@ func (q *Queue) retry(e entry) {
 	} else {
 		q.mu.Lock()
 	}
-	q.ready.PushBack(e)
-	q.wakeConsumerLocked()
+	q.readyLocked(e)
 	q.mu.Unlock()
 }
 
@@ -362,8 +431,11 @@ func backoff(c redeliveryConfig, attempt int) time.Duration {
 func (q *Queue) retryDue(e entry) {
 	q.mu.Lock()
 	q.delayed--
-	q.ready.PushBack(e)
-	q.wakeConsumerLocked()
+	if e.expires != 0 && q.b.clock() >= e.expires {
+		q.dieLocked(e, endExpired, ReasonExpired)
+	} else {
+		q.readyLocked(e)
+	}
 	q.mu.Unlock()
 }
 
@@ -411,7 +483,7 @@ func (q *Queue) wakeConsumerLocked() {
 }
 
 func (q *Queue) wakeProducerLocked() {
-	if q.producers.Len() > 0 && q.ready.Len() < q.cfg.capacity {
+	if q.producers.Len() > 0 && q.ready.Len()+q.scheduled < q.cfg.capacity {
 		w, _ := q.producers.PopFront()
 		w.wake()
 	}

@@ -34,11 +34,13 @@ type Topic struct {
 	mask  uint64
 	slots []slot
 
-	wmu       sync.Mutex    // serialises publishers
-	tail      atomic.Uint64 // the sequence number the next publish gets; the first is 1
-	gate      uint64        // guarded by wmu: no subscription's cursor is below it
-	published uint64        // guarded by wmu
-	dropped   uint64        // guarded by wmu: publishes dropped by OverflowDropNewest
+	wmu        sync.Mutex    // serialises publishers
+	tail       atomic.Uint64 // the sequence number the next publish gets; the first is 1
+	gate       uint64        // guarded by wmu: no subscription's cursor is below it
+	published  uint64        // guarded by wmu
+	dropped    uint64        // guarded by wmu: publishes dropped by OverflowDropNewest
+	duplicates uint64        // guarded by wmu
+	dedup      *dedupWindow  // guarded by wmu; nil without WithDedup
 
 	subs   atomic.Pointer[[]*Subscription] // plain subscriptions, copy-on-write
 	groups atomic.Pointer[[]*group]        // copy-on-write; changed under wmu
@@ -72,6 +74,7 @@ type group struct {
 type TopicStats struct {
 	Published     uint64 // messages written to the ring
 	Dropped       uint64 // publishes dropped by OverflowDropNewest
+	Duplicates    uint64 // publishes refused with ErrDuplicate
 	Retained      int    // messages in the ring, readable by a replay
 	Subscriptions int    // plain subscriptions
 	Groups        int    // subscription groups
@@ -88,6 +91,9 @@ func newTopic(b *Broker, name string, cfg topicConfig) *Topic {
 	t.subs.Store(&[]*Subscription{})
 	t.groups.Store(&[]*group{})
 	t.groupNames = map[string]*group{}
+	if cfg.dedup > 0 {
+		t.dedup = newDedupWindow(int64(cfg.dedup))
+	}
 	return t
 }
 
@@ -140,6 +146,7 @@ func (t *Topic) Stats() TopicStats {
 	s := TopicStats{
 		Published:     t.published,
 		Dropped:       t.dropped,
+		Duplicates:    t.duplicates,
 		Retained:      int(min(t.published, t.size())),
 		Subscriptions: len(*t.subs.Load()),
 		Groups:        len(*t.groups.Load()),
@@ -163,6 +170,9 @@ func (t *Topic) Publish(ctx context.Context, m *Message) error {
 }
 
 func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
+	if m.Delay > 0 {
+		return invalidf("topic %q: a topic is a log in publish order and takes no delayed message (Delay %v); publish it to a queue", t.name, m.Delay)
+	}
 	if t.b.beginPut() {
 		defer t.b.endPut(true)
 	}
@@ -195,6 +205,11 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 			t.wmu.Unlock()
 			return nil, ErrClosed
 		}
+		if t.dedup != nil && t.dedup.contains(m.ID, t.b.clock()) {
+			t.duplicates++
+			t.wmu.Unlock()
+			return nil, fmt.Errorf("%w: ID %q in topic %q", ErrDuplicate, m.ID, t.name)
+		}
 		seq := t.tail.Load()
 		if !t.fullLocked(seq) {
 			break
@@ -206,6 +221,9 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 			return nil, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
 		case OverflowDropNewest:
 			t.dropped++
+			if t.dedup != nil {
+				t.dedup.add(m.ID, t.b.clock())
+			}
 			t.wmu.Unlock()
 			return nil, nil
 		default: // OverflowBlock
@@ -234,6 +252,9 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	s.seq.Store(seq)
 	t.tail.Store(seq + 1)
 	t.published++
+	if t.dedup != nil {
+		t.dedup.add(m.ID, t.b.clock())
+	}
 	groups := *t.groups.Load()
 	t.wmu.Unlock()
 	if t.parked.Load() > 0 {
