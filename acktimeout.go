@@ -97,11 +97,11 @@ type timed struct {
 }
 
 const (
-	timedRetry    uint8 = iota // q.retryDue(e)
-	timedAckSweep              // q.sweepAckTimeouts()
-	timedSubRetry              // s.retryDue(e)
-	timedDelay                 // q.delayDue(e)
-	timedExpirySweep           // q.sweepExpired()
+	timedRetry       uint8 = iota // q.retryDue(e)
+	timedAckSweep                 // q.sweepAckTimeouts()
+	timedSubRetry                 // s.retryDue(e)
+	timedDelay                    // q.delayDue(e)
+	timedExpirySweep              // q.sweepExpired()
 )
 
 func (t timed) fire() {

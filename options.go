@@ -151,15 +151,16 @@ const (
 )
 
 type subscribeConfig struct {
-	start startAt
-	seq   uint64
-	time  time.Time
-	group string
+	start   startAt
+	seq     uint64
+	time    time.Time
+	group   string
+	grouped bool // WithGroup was given, even with an empty name
 	redeliveryConfig
 }
 
 func (c *subscribeConfig) validate(topic string) error {
-	if c.group != "" {
+	if c.grouped {
 		if err := validateName(c.group); err != nil {
 			return fmt.Errorf("topic %q: group: %w", topic, err)
 		}
@@ -407,7 +408,7 @@ func WithGroup(name string) SubscribeOption { return groupOption(name) }
 
 type groupOption string
 
-func (o groupOption) applySubscribe(c *subscribeConfig) { c.group = string(o) }
+func (o groupOption) applySubscribe(c *subscribeConfig) { c.group, c.grouped = string(o), true }
 
 type exchangeConfig struct {
 	alternate    string

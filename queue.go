@@ -142,10 +142,16 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 // put enqueues a stamped message. internal publishes (dead letters) never
 // wait for room and are accepted while the broker drains.
 func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
+	return q.putSeq(ctx, m, 0, internal)
+}
+
+// putSeq is put for a topic's group, whose deliveries carry the topic's
+// sequence number.
+func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal bool) error {
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
 	}
-	e := entry{m: m}
+	e := entry{m: m, seq: seq}
 	var w *waiter
 	defer func() {
 		if w != nil {

@@ -144,6 +144,9 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 		return nil, invalidf("nil context")
 	}
 	if s.group != nil {
+		if s.member.Err() != nil {
+			return nil, errSubscriptionClosed
+		}
 		ctx, cancel := s.memberContext(ctx)
 		defer cancel()
 		d, err := s.group.q.Receive(ctx)
@@ -170,6 +173,9 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOp
 	if s.group != nil {
 		if ctx == nil {
 			return invalidf("nil context")
+		}
+		if s.member.Err() != nil {
+			return errSubscriptionClosed
 		}
 		mctx, cancel := s.memberContext(ctx)
 		defer cancel()

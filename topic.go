@@ -176,13 +176,13 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	if t.b.beginPut() {
 		defer t.b.endPut(true)
 	}
-	groups, err := t.append(ctx, m, internal)
+	groups, seq, err := t.append(ctx, m, internal)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, g := range groups {
-		if err := g.q.put(ctx, m, internal); err != nil {
+		if err := g.q.putSeq(ctx, m, seq, internal); err != nil {
 			errs = append(errs, fmt.Errorf("group %q: %w", g.name, err))
 		}
 	}
@@ -192,7 +192,7 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 // append writes m to the ring and returns the groups it must also go to:
 // read under the same lock, so that a group created meanwhile gets each
 // message exactly once, from its backfill or from here.
-func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group, error) {
+func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group, uint64, error) {
 	var w *waiter
 	defer func() {
 		if w != nil {
@@ -203,12 +203,12 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	for {
 		if t.closed.Load() || (!internal && t.b.draining.Load() && !t.b.fromHandler(ctx)) {
 			t.wmu.Unlock()
-			return nil, ErrClosed
+			return nil, 0, ErrClosed
 		}
 		if t.dedup != nil && t.dedup.contains(m.ID, t.b.clock()) {
 			t.duplicates++
 			t.wmu.Unlock()
-			return nil, fmt.Errorf("%w: ID %q in topic %q", ErrDuplicate, m.ID, t.name)
+			return nil, 0, fmt.Errorf("%w: ID %q in topic %q", ErrDuplicate, m.ID, t.name)
 		}
 		seq := t.tail.Load()
 		if !t.fullLocked(seq) {
@@ -218,24 +218,24 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 		case OverflowDropOldest:
 		case OverflowReject:
 			t.wmu.Unlock()
-			return nil, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+			return nil, 0, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
 		case OverflowDropNewest:
 			t.dropped++
 			if t.dedup != nil {
 				t.dedup.add(m.ID, t.b.clock())
 			}
 			t.wmu.Unlock()
-			return nil, nil
+			return nil, 0, nil
 		default: // OverflowBlock
 			if internal {
 				t.wmu.Unlock()
-				return nil, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+				return nil, 0, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
 			}
 			if w == nil {
 				w = t.b.getWaiter()
 			}
 			if err := t.awaitRoom(ctx, w, seq); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			t.wmu.Lock()
 			continue
@@ -260,7 +260,7 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	if t.parked.Load() > 0 {
 		t.wakeReaders()
 	}
-	return groups, nil
+	return groups, seq, nil
 }
 
 // fullLocked reports whether writing seq would overwrite a message some
@@ -494,7 +494,7 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
 		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
 			if m, _, ok := t.read(c); ok {
-				g.q.put(context.Background(), m, true) // fits: the group's capacity is the ring's
+				g.q.putSeq(context.Background(), m, c, true) // fits: the group's capacity is the ring's
 			}
 		}
 		t.mu.Lock()
