@@ -45,6 +45,7 @@ type Broker struct {
 	watchers atomic.Int32  // WaitIdle calls waiting
 
 	waiters sync.Pool
+	replies replyBoxes // Request's private reply destinations
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -129,6 +130,9 @@ func article(kind string) string {
 // lookup returns the destination called name.
 func (b *Broker) lookup(name string) (destination, error) {
 	if d := (*b.names.Load())[name]; d != nil {
+		return d, nil
+	}
+	if d, ok := b.replies.lookup(name); ok {
 		return d, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrNotFound, name)

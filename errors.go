@@ -39,6 +39,9 @@ var (
 	// WithDedup when a message with the same ID was published to it within
 	// the window; the message is not added again.
 	ErrDuplicate = errors.New("herald: duplicate message")
+	// ErrNoResponders is returned by Request when nothing consumes the
+	// destination, so no reply could come (NATS's no-responders).
+	ErrNoResponders = errors.New("herald: no responders")
 	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern

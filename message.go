@@ -158,6 +158,7 @@ func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
 // once claim has decided which settle won.
 type settler interface {
 	settle(d *Delivery, how uint64, cause error)
+	broker() *Broker
 }
 
 // entry is how a queue holds a message: by value, 32 bytes, so the ring

@@ -1,5 +1,7 @@
 package herald
 
+import "strings"
+
 // MaxNameLen is the longest name a queue, topic or exchange may have.
 const MaxNameLen = 255
 
@@ -10,6 +12,9 @@ const MaxNameLen = 255
 func validateName(name string) error {
 	if name == "" {
 		return invalidf("empty name")
+	}
+	if strings.HasPrefix(name, replyPrefix) {
+		return invalidf("name %q: names starting with %q are Request's reply destinations", name, replyPrefix)
 	}
 	if len(name) > MaxNameLen {
 		return invalidf("name of %d bytes, longest is %d", len(name), MaxNameLen)

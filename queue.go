@@ -89,7 +89,8 @@ func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
 	return q
 }
 
-func (q *Queue) kind() string { return "queue" }
+func (q *Queue) kind() string    { return "queue" }
+func (q *Queue) broker() *Broker { return q.b }
 
 // Name returns the name the queue was declared with.
 func (q *Queue) Name() string { return q.name }
@@ -215,6 +216,54 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		}
 		q.mu.Lock()
 	}
+}
+
+// putForced adds a message for a topic's group past the capacity if need
+// be: the topic checked for room before it wrote the message to its ring.
+func (q *Queue) putForced(m *Message, seq uint64) error {
+	if q.b.beginPut() {
+		defer q.b.endPut(true)
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	q.acceptLocked(&entry{m: m, seq: seq})
+	return nil
+}
+
+// hasRoom reports whether a publish would find room.
+func (q *Queue) hasRoom() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ready.Len()+q.scheduled < q.cfg.capacity
+}
+
+// awaitRoom waits, as a parked publisher, until the queue has room, ctx
+// ends or the broker closes.
+func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
+	q.mu.Lock()
+	for q.ready.Len()+q.scheduled >= q.cfg.capacity {
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		q.producers.PushBack(w)
+		w.parked = true
+		q.mu.Unlock()
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+			q.abandon(w, &q.producers)
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	// Pass on the wake-up: this waiter publishes nothing here itself.
+	q.wakeProducerLocked()
+	q.mu.Unlock()
+	return nil
 }
 
 // acceptLocked adds a message that has room: ready now, or after its

@@ -44,6 +44,7 @@ type Subscription struct {
 	group  *group
 	member context.Context // cancelled by Close
 	leave  context.CancelFunc
+	left   atomic.Bool
 }
 
 // SubscriptionStats is a snapshot of a subscription's counters. For a
@@ -129,6 +130,8 @@ func (s *Subscription) removeWorker(c *settleCounts) {
 		}
 	}
 }
+
+func (s *Subscription) broker() *Broker { return s.t.b }
 
 // errSubscriptionClosed is what Receive returns after Close.
 var errSubscriptionClosed = fmt.Errorf("%w: subscription closed", ErrClosed)
@@ -230,6 +233,9 @@ func (s *Subscription) All(ctx context.Context) iter.Seq[*Delivery] {
 // messages for the other members. Close is idempotent and returns nil.
 func (s *Subscription) Close() error {
 	if s.group != nil {
+		if !s.left.Swap(true) {
+			s.group.members.Add(-1)
+		}
 		s.leave()
 		return nil
 	}

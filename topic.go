@@ -65,9 +65,10 @@ type slot struct {
 }
 
 type group struct {
-	name string
-	cfg  redeliveryConfig
-	q    *Queue
+	name    string
+	cfg     redeliveryConfig
+	q       *Queue
+	members atomic.Int32 // subscriptions in the group not closed
 }
 
 // TopicStats is a snapshot of a topic's counters.
@@ -75,7 +76,7 @@ type TopicStats struct {
 	Published     uint64 // messages written to the ring
 	Dropped       uint64 // publishes dropped by OverflowDropNewest
 	Duplicates    uint64 // publishes refused with ErrDuplicate
-	Retained      int    // messages in the ring, readable by a replay
+	Retained      int    // messages in the ring (a replay skips those past the max age)
 	Subscriptions int    // plain subscriptions
 	Groups        int    // subscription groups
 }
@@ -182,7 +183,15 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	}
 	var errs []error
 	for _, g := range groups {
-		if err := g.q.putSeq(ctx, m, seq, internal); err != nil {
+		var err error
+		if t.cfg.overflow == OverflowBlock || t.cfg.overflow == OverflowReject {
+			// append saw room in every group; a redelivery coming due since
+			// may have taken it, and must not turn into an error now.
+			err = g.q.putForced(m, seq)
+		} else {
+			err = g.q.putSeq(ctx, m, seq, true) // the drop policies make room
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("group %q: %w", g.name, err))
 		}
 	}
@@ -209,6 +218,29 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 			t.duplicates++
 			t.wmu.Unlock()
 			return nil, 0, fmt.Errorf("%w: ID %q in topic %q", ErrDuplicate, m.ID, t.name)
+		}
+		// A group without room must hold the publish back before the ring
+		// takes it, or an error would come with a message delivered.
+		if g := t.groupWithoutRoom(); g != nil {
+			switch t.cfg.overflow {
+			case OverflowReject:
+				t.wmu.Unlock()
+				return nil, 0, fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
+			case OverflowBlock:
+				t.wmu.Unlock()
+				if internal {
+					return nil, 0, fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
+				}
+				if w == nil {
+					w = t.b.getWaiter()
+				}
+				if err := g.q.awaitRoom(ctx, w); err != nil {
+					return nil, 0, err
+				}
+				t.wmu.Lock()
+				continue
+			}
+			// The drop policies make room in the group's own queue.
 		}
 		seq := t.tail.Load()
 		if !t.fullLocked(seq) {
@@ -261,6 +293,17 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 		t.wakeReaders()
 	}
 	return groups, seq, nil
+}
+
+// groupWithoutRoom returns a group whose queue is full; wmu held, so no
+// publish can fill one meanwhile.
+func (t *Topic) groupWithoutRoom() *group {
+	for _, g := range *t.groups.Load() {
+		if !g.q.hasRoom() {
+			return g
+		}
+	}
+	return nil
 }
 
 // fullLocked reports whether writing seq would overwrite a message some
@@ -504,6 +547,7 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 		t.groups.Store(&groups)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	g.members.Add(1)
 	return &Subscription{t: t, cfg: *cfg, group: g, member: ctx, leave: cancel}, nil
 }
 
