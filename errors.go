@@ -42,6 +42,10 @@ var (
 	// ErrNoResponders is returned by Request when nothing consumes the
 	// destination, so no reply could come (NATS's no-responders).
 	ErrNoResponders = errors.New("herald: no responders")
+	// ErrBodyType is wrapped by the error a typed handler (see [Typed])
+	// returns for a body it cannot use as its type: a value of another
+	// type, a nil body or nil pointer, or encoded bytes that fail to decode.
+	ErrBodyType = errors.New("herald: body of the wrong type")
 	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern

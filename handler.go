@@ -46,6 +46,9 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 	if err != nil {
 		return err
 	}
+	if h, err = b.wrapHandler(h, cfg.middleware); err != nil {
+		return err
+	}
 	if !b.addConsumer() {
 		return ErrClosed
 	}

@@ -86,6 +86,8 @@ const (
 
 type brokerConfig struct {
 	logger *slog.Logger
+
+	middleware []Middleware // WithMiddleware; see middleware.go
 }
 
 type queueConfig struct {
@@ -207,6 +209,8 @@ func (c *redeliveryConfig) validate(name string) error {
 
 type consumeConfig struct {
 	concurrency int
+
+	middleware []Middleware // WithMiddleware; see middleware.go
 }
 
 // WithLogger makes the broker log through l: dead-letter failures and
