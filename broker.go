@@ -87,7 +87,7 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 		return nil, ErrClosed
 	}
 	if d, ok := (*b.names.Load())[name]; ok {
-		if q, ok := d.(*Queue); ok && q.cfg == cfg {
+		if q, ok := d.(*Queue); ok && q.cfg.same(cfg) {
 			return q, nil
 		}
 		return nil, existsError(name, "queue", d)

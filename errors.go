@@ -46,6 +46,8 @@ var (
 	// returns for a body it cannot use as its type: a value of another
 	// type, a nil body or nil pointer, or encoded bytes that fail to decode.
 	ErrBodyType = errors.New("herald: body of the wrong type")
+	// ErrTransform is wrapped by the error a failing Transform causes.
+	ErrTransform = errors.New("herald: transform failed")
 	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern

@@ -78,11 +78,12 @@ type Exchange struct {
 
 // binding is one Bind call's outcome, identified by (dest, key).
 type binding struct {
-	dest    string
-	key     string
-	d       destination
-	headers Headers // headers exchanges: a private copy, never changed
-	any     bool
+	dest      string
+	key       string
+	d         destination
+	transform Transform
+	headers   Headers // headers exchanges: a private copy, never changed
+	any       bool
 }
 
 // table is what publishes route with: built from the bindings, then never
@@ -102,10 +103,11 @@ type table struct {
 
 // target is one destination of a table.
 type target struct {
-	name string
-	d    destination
-	x    *Exchange // d, if it is an exchange
-	i    int       // index in table.targets
+	name      string
+	d         destination
+	transform Transform // the earliest binding's
+	x         *Exchange // d, if it is an exchange
+	i         int       // index in table.targets
 }
 
 type headerRule struct {
@@ -239,16 +241,19 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	if err != nil {
 		return fmt.Errorf("exchange %q: bind: %w", e.name, err)
 	}
-	nb.d = d
+	if _, ok := d.(*Exchange); ok && cfg.transform != nil {
+		return invalidf("exchange %q: bind %q: a transform applies on a binding to a queue or topic, not to an exchange", e.name, dest)
+	}
+	nb.d, nb.transform = d, cfg.transform
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, old := range e.bindings {
 		if old.dest == dest && old.key == key {
-			if old.any == nb.any && maps.Equal(old.headers, nb.headers) {
+			if old.any == nb.any && maps.Equal(old.headers, nb.headers) && sameTransform(old.transform, nb.transform) {
 				return nil
 			}
-			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and other headers", ErrExists, e.name, dest, key)
+			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and other headers or transform", ErrExists, e.name, dest, key)
 		}
 	}
 	next := append(slices.Clip(e.bindings), nb)
@@ -308,7 +313,7 @@ func buildTable(kind ExchangeKind, bs []binding) (*table, error) {
 	for _, b := range bs {
 		tg := index[b.d]
 		if tg == nil {
-			tg = &target{name: b.dest, d: b.d, i: len(t.targets)}
+			tg = &target{name: b.dest, d: b.d, i: len(t.targets), transform: b.transform}
 			tg.x, _ = b.d.(*Exchange)
 			t.viaExchange = t.viaExchange || tg.x != nil
 			index[b.d] = tg
@@ -442,7 +447,16 @@ func (e *Exchange) put(ctx context.Context, m *Message, internal bool) error {
 func (e *Exchange) deliver(ctx context.Context, m *Message, internal bool, ts []*target) error {
 	var failed []DestError
 	for _, t := range ts {
-		if err := t.d.put(ctx, m, internal); err != nil {
+		msg := m
+		if t.transform != nil {
+			out, err := e.b.transform(t.transform, m)
+			if err != nil {
+				failed = append(failed, DestError{Dest: t.name, Err: err})
+				continue
+			}
+			msg = out
+		}
+		if err := t.d.put(ctx, msg, internal); err != nil {
 			failed = append(failed, DestError{Dest: t.name, Err: err})
 		}
 	}

@@ -75,6 +75,7 @@ type Delivery struct {
 	Missed uint64
 
 	src     settler       // the queue or subscription it came from
+	orig    *Message      // what was published, when a transform replaced Message
 	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<2 | settlement; see claim
 	gen     uint64        // the generation; written only by reset
@@ -143,7 +144,7 @@ func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 // fields that change are written: each pointer write costs a write barrier
 // while the garbage collector runs.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
-	d.Message, d.Attempt, d.Seq, d.expires = e.m, int(e.attempt), e.seq, e.expires
+	d.Message, d.orig, d.Attempt, d.Seq, d.expires = e.m, nil, int(e.attempt), e.seq, e.expires
 	if d.src != src {
 		d.src = src
 	}
@@ -171,5 +172,9 @@ type entry struct {
 }
 
 func (d *Delivery) entry() entry {
-	return entry{m: d.Message, attempt: int32(d.Attempt), expires: d.expires, seq: d.Seq}
+	m := d.Message
+	if d.orig != nil {
+		m = d.orig
+	}
+	return entry{m: m, attempt: int32(d.Attempt), expires: d.expires, seq: d.Seq}
 }

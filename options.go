@@ -91,12 +91,24 @@ type brokerConfig struct {
 }
 
 type queueConfig struct {
+	queueSettings
+	transform Transform
+}
+
+// queueSettings are a queue's comparable options: a queue declared again
+// must have the same ones.
+type queueSettings struct {
 	capacity   int
 	overflow   Overflow
 	ttl        time.Duration
 	priorities int // levels; 0 or 1: none
 	dedup      time.Duration
 	redeliveryConfig
+}
+
+// same reports whether c and o are the same options.
+func (c queueConfig) same(o queueConfig) bool {
+	return c.queueSettings == o.queueSettings && sameTransform(c.transform, o.transform)
 }
 
 type redeliveryConfig struct {
@@ -114,7 +126,7 @@ func defaultRedelivery() redeliveryConfig {
 }
 
 func defaultQueueConfig() queueConfig {
-	return queueConfig{capacity: DefaultCapacity, redeliveryConfig: defaultRedelivery()}
+	return queueConfig{queueSettings: queueSettings{capacity: DefaultCapacity, redeliveryConfig: defaultRedelivery()}}
 }
 
 type topicConfig struct {
@@ -153,11 +165,12 @@ const (
 )
 
 type subscribeConfig struct {
-	start   startAt
-	seq     uint64
-	time    time.Time
-	group   string
-	grouped bool // WithGroup was given, even with an empty name
+	transform Transform
+	start     startAt
+	seq       uint64
+	time      time.Time
+	group     string
+	grouped   bool // WithGroup was given, even with an empty name
 	redeliveryConfig
 }
 
@@ -433,9 +446,10 @@ func (c *exchangeConfig) validate(name string) error {
 }
 
 type bindConfig struct {
-	headers Headers
-	any     bool
-	set     bool // MatchAll or MatchAny was given
+	transform Transform
+	headers   Headers
+	any       bool
+	set       bool // MatchAll or MatchAny was given
 }
 
 // WithAlternate names the exchange that receives the messages this

@@ -152,6 +152,13 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
 	}
+	if q.cfg.transform != nil {
+		out, err := q.b.transform(q.cfg.transform, m)
+		if err != nil {
+			return fmt.Errorf("queue %q: %w", q.name, err)
+		}
+		m = out
+	}
 	e := entry{m: m, seq: seq}
 	var w *waiter
 	defer func() {

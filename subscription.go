@@ -152,8 +152,15 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 		}
 		ctx, cancel := s.memberContext(ctx)
 		defer cancel()
-		d, err := s.group.q.Receive(ctx)
-		return d, s.memberErr(err)
+		for {
+			d, err := s.group.q.Receive(ctx)
+			if err != nil {
+				return nil, s.memberErr(err)
+			}
+			if s.cfg.transform == nil || s.t.b.transformDelivery(s.cfg.transform, d) {
+				return d, nil
+			}
+		}
 	}
 	w := s.t.b.getWaiter()
 	defer s.t.b.putWaiter(w)
@@ -182,6 +189,15 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOp
 		}
 		mctx, cancel := s.memberContext(ctx)
 		defer cancel()
+		if fn := s.cfg.transform; fn != nil && h != nil {
+			inner := h
+			h = func(ctx context.Context, d *Delivery) error {
+				if !s.t.b.transformDelivery(fn, d) {
+					return nil // rejected, and so settled
+				}
+				return inner(ctx, d)
+			}
+		}
 		err := s.group.q.Consume(mctx, h, opts...)
 		if ctx.Err() == nil && s.member.Err() != nil {
 			return errSubscriptionClosed
@@ -291,9 +307,10 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				d.reset(s, e, counts)
 			}
 			s.mu.Unlock()
-			if ok {
+			if ok && (s.cfg.transform == nil || t.b.transformDelivery(s.cfg.transform, d)) {
 				return nil
 			}
+			continue
 		}
 		c, tail := s.cursor.Load(), t.tail.Load()
 		if c < tail {
@@ -314,6 +331,9 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 			}
 			counts.delivered.Add(1)
 			d.reset(s, entry{m: m, attempt: 1, seq: c}, counts)
+			if s.cfg.transform != nil && !t.b.transformDelivery(s.cfg.transform, d) {
+				continue
+			}
 			return nil
 		}
 		if t.b.drained.Load() {

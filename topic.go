@@ -533,7 +533,7 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 		return nil, fmt.Errorf("%w: group %q of topic %q with other redelivery options", ErrExists, cfg.group, t.name)
 	}
 	if g == nil {
-		qcfg := queueConfig{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}
+		qcfg := queueConfig{queueSettings: queueSettings{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}}
 		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
 		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
 			if m, _, ok := t.read(c); ok {
