@@ -369,12 +369,15 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			}
 			e.attempt++
 			q.delivered++
-			d.reset(q, e, counts)
-			if q.cfg.ackTimeout > 0 {
-				q.trackLocked(d)
-			}
 			q.wakeProducerLocked()
+			if q.cfg.ackTimeout > 0 {
+				d.reset(q, e, counts)
+				q.trackLocked(d) // listed under mu, where the sweep looks
+				q.mu.Unlock()
+				return nil
+			}
 			q.mu.Unlock()
+			d.reset(q, e, counts)
 			return nil
 		}
 		if q.b.drained.Load() {
