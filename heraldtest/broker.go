@@ -1,0 +1,206 @@
+package heraldtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldmq/herald"
+	"github.com/heraldmq/herald/internal/leak"
+)
+
+// DefaultSettleTimeout is how long [Settle], and the [FailOnUnsettled]
+// check, wait for a broker to go idle unless [WithSettleTimeout] says
+// otherwise. Inside a testing/synctest bubble it is fake time, so a stuck
+// flow fails at once.
+const DefaultSettleTimeout = 5 * time.Second
+
+// leakTimeout bounds how long NewBroker's cleanup waits for herald's
+// goroutines to exit after Close; a stopped broker's go in microseconds.
+const leakTimeout = 2 * time.Second
+
+// Option configures [NewBroker].
+type Option interface{ apply(*config) }
+
+type config struct {
+	failOnUnsettled bool
+	leakCheck       bool
+	settleTimeout   time.Duration
+	brokerOpts      []herald.Option
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// FailOnUnsettled makes the test fail at cleanup if the broker does not go
+// idle within the settle timeout: a message still ready, unacked or backing
+// off in a queue or group (a dead-letter queue that nothing reads counts),
+// or a plain subscription that has not read all there is. The check runs
+// before the broker closes, while the test's consumers that do not use
+// t.Context() are still running; it is skipped if the test has already
+// failed, or closed or shut down the broker itself. Default: off.
+func FailOnUnsettled() Option {
+	return optionFunc(func(c *config) { c.failOnUnsettled = true })
+}
+
+// NoLeakCheck turns off the check, at cleanup, that no goroutine of herald
+// is left running. The check sees every goroutine of the process, so
+// turn it off in tests that run brokers in parallel (t.Parallel), whose
+// goroutines it cannot tell apart. Default: on.
+func NoLeakCheck() Option {
+	return optionFunc(func(c *config) { c.leakCheck = false })
+}
+
+// WithSettleTimeout sets how long [Settle] and the [FailOnUnsettled] check
+// wait for this broker to go idle. Default [DefaultSettleTimeout]; d must
+// be positive. Given twice, the last wins.
+func WithSettleTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.settleTimeout = d })
+}
+
+// WithBrokerOptions passes opts to herald.New. Given twice, the options
+// accumulate in the order given.
+func WithBrokerOptions(opts ...herald.Option) Option {
+	return optionFunc(func(c *config) { c.brokerOpts = append(c.brokerOpts, opts...) })
+}
+
+// NewBroker returns a new broker that is closed when the test ends, after
+// which the test fails if any goroutine of herald (or of code in herald's
+// module) is still running. Taps made with [Tap] on it record until then.
+//
+// Cleanup runs in this order: the [FailOnUnsettled] check, if asked for;
+// Close; waiting for the broker's taps to stop; the leak check (see
+// [NoLeakCheck]). Consumers that the test started with t.Context() have
+// stopped by then, since the testing package cancels it before cleanup.
+//
+// A nil option or a settle timeout that is not positive fails the test at
+// once.
+func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
+	t.Helper()
+	cfg := config{leakCheck: true, settleTimeout: DefaultSettleTimeout}
+	for _, o := range opts {
+		if o == nil {
+			t.Fatalf("heraldtest.NewBroker: nil option")
+		}
+		o.apply(&cfg)
+	}
+	if cfg.settleTimeout <= 0 {
+		t.Fatalf("heraldtest.NewBroker: settle timeout %v, want a positive duration", cfg.settleTimeout)
+	}
+	b := herald.New(cfg.brokerOpts...)
+	st := &brokerState{cfg: cfg, owned: true}
+	brokers.Store(b, st)
+	t.Cleanup(func() {
+		defer brokers.Delete(b)
+		if cfg.failOnUnsettled && !t.Failed() {
+			if err := waitIdle(b, cfg.settleTimeout); err != nil && !errors.Is(err, herald.ErrClosed) {
+				t.Errorf("heraldtest: messages left unsettled at the end of the test (%v);%s", err, st.report())
+			}
+		}
+		b.Close()
+		st.waitTaps()
+		if cfg.leakCheck {
+			if leaked := leak.Find(leakTimeout); len(leaked) > 0 {
+				t.Error(leak.Report(leaked))
+			}
+		}
+	})
+	return b
+}
+
+// Settle waits until b is idle: no message ready, unacked, backing off or
+// being dead-lettered in any queue or group, and every subscription has read
+// all there is. Since a handler settles its delivery only after it returns,
+// a flow of several hops has then run to its end, and its effects can be
+// asserted. Call it after the publishes that start the flow have returned.
+//
+// If b is not idle within the settle timeout ([WithSettleTimeout], default
+// [DefaultSettleTimeout]), or is closed, Settle fails the test with
+// t.Fatalf, saying what usually holds a broker up and what each of b's taps
+// still holds.
+func Settle(t testing.TB, b *herald.Broker) {
+	t.Helper()
+	st := stateOf(b)
+	d := DefaultSettleTimeout
+	if st != nil {
+		d = st.cfg.settleTimeout
+	}
+	err := waitIdle(b, d)
+	switch {
+	case err == nil:
+	case errors.Is(err, herald.ErrClosed):
+		t.Fatalf("heraldtest.Settle: %v", err)
+	default:
+		var report string
+		if st != nil {
+			report = st.report()
+		}
+		t.Fatalf("heraldtest.Settle: the broker did not go idle within %v;%s", d, report)
+	}
+}
+
+func waitIdle(b *herald.Broker, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return b.WaitIdle(ctx)
+}
+
+// brokers maps each *herald.Broker that heraldtest knows of, made by
+// NewBroker or tapped, to its state.
+var brokers sync.Map
+
+// brokerState is what heraldtest knows of one broker.
+type brokerState struct {
+	cfg   config
+	owned bool // made by NewBroker, whose cleanup stops the taps
+
+	mu   sync.Mutex
+	taps []*Recorder
+}
+
+// stateOf returns b's state, or nil if heraldtest does not know b.
+func stateOf(b *herald.Broker) *brokerState {
+	if st, ok := brokers.Load(b); ok {
+		return st.(*brokerState)
+	}
+	return nil
+}
+
+func (st *brokerState) addTap(r *Recorder) {
+	st.mu.Lock()
+	st.taps = append(st.taps, r)
+	st.mu.Unlock()
+}
+
+// waitTaps waits for the taps' consumers to return; they do once the
+// broker is closed.
+func (st *brokerState) waitTaps() {
+	st.mu.Lock()
+	taps := st.taps
+	st.mu.Unlock()
+	for _, r := range taps {
+		r.stop()
+	}
+}
+
+// report describes, for a failure message, why a broker may not be idle
+// and what the taps hold.
+func (st *brokerState) report() string {
+	var sb strings.Builder
+	sb.WriteString(" something still holds a message: a queue, a dead-letter queue or a subscription group that nothing consumes, a plain subscription that nobody reads, a handler that does not return, or a retry waiting out its back-off")
+	st.mu.Lock()
+	taps := st.taps
+	st.mu.Unlock()
+	if len(taps) > 0 {
+		sb.WriteString("\ntaps:")
+		for _, r := range taps {
+			fmt.Fprintf(&sb, "\n\t%s", r.status())
+		}
+	}
+	return sb.String()
+}
