@@ -1,0 +1,142 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"runtime"
+	"time"
+
+	"github.com/heraldmq/herald"
+)
+
+// A service answers requests on a queue; callers wait for their own reply.
+func ExampleBroker_Request() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	q, _ := b.Queue("pricing")
+
+	// No service yet: the request fails at once rather than at its deadline.
+	_, err := b.Request(ctx, "pricing", herald.NewMessage("apple"))
+	fmt.Println("no service:", errors.Is(err, herald.ErrNoResponders))
+
+	// Receive parks, so the queue has a responder before the request.
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		d, err := q.Receive(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		d.Reply(ctx, herald.NewMessage(fmt.Sprintf("%s: 0.50", d.Body)))
+		d.Ack()
+	}()
+	for {
+		reply, err := b.Request(ctx, "pricing", herald.NewMessage("apple"))
+		if errors.Is(err, herald.ErrNoResponders) {
+			runtime.Gosched() // the service is still starting
+			continue
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("reply:", reply.Body)
+		break
+	}
+	<-served
+	// Output:
+	// no service: true
+	// reply: apple: 0.50
+}
+
+// WaitIdle lets a test publish, wait for a whole flow to settle, and
+// assert, with no sleep.
+func ExampleBroker_WaitIdle() {
+	b := herald.New()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	orders, _ := b.Queue("orders")
+	invoices, _ := b.Queue("invoices")
+
+	go orders.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
+		return invoices.Publish(ctx, herald.NewMessage(fmt.Sprintf("invoice for %v", d.Body)))
+	})
+	total := 0
+	go invoices.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
+		total++
+		return nil
+	})
+	for i := range 3 {
+		orders.Publish(ctx, herald.NewMessage(i))
+	}
+	if err := b.WaitIdle(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("invoices handled:", total)
+	// Output: invoices handled: 3
+}
+
+// A transform on the queue upgrades old producers' messages as they enter.
+func ExampleWithTransform() {
+	type orderV2 struct{ ID, Currency string }
+	upgrade := func(m *herald.Message) (*herald.Message, error) {
+		id, ok := m.Body.(string) // v1 producers publish a bare order ID
+		if !ok {
+			return nil, fmt.Errorf("not a v1 order: %T", m.Body)
+		}
+		c := *m
+		c.Body = orderV2{ID: id, Currency: "EUR"}
+		return &c, nil
+	}
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	q, _ := b.Queue("orders", herald.WithTransform(upgrade))
+	q.Publish(ctx, herald.NewMessage("order-7"))
+	err := q.Publish(ctx, herald.NewMessage(42))
+	d, _ := q.Receive(ctx)
+	fmt.Printf("%+v\n", d.Body)
+	fmt.Println(errors.Is(err, herald.ErrTransform), err)
+	// Output:
+	// {ID:order-7 Currency:EUR}
+	// true queue "orders": herald: transform failed: not a v1 order: int
+}
+
+// Higher priorities first, first in first out within a priority.
+func ExampleWithPriorities() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	q, _ := b.Queue("tickets", herald.WithPriorities(3))
+	q.Publish(ctx, &herald.Message{Body: "typo on the website", Priority: 0})
+	q.Publish(ctx, &herald.Message{Body: "checkout is down", Priority: 2})
+	q.Publish(ctx, &herald.Message{Body: "slow search", Priority: 1})
+	q.Publish(ctx, &herald.Message{Body: "payments failing", Priority: 2})
+	for range 4 {
+		d, _ := q.Receive(ctx)
+		fmt.Println(d.Priority, d.Body)
+		d.Ack()
+	}
+	// Output:
+	// 2 checkout is down
+	// 2 payments failing
+	// 1 slow search
+	// 0 typo on the website
+}
+
+// A repeated message ID within the window is refused, not queued twice.
+func ExampleWithDedup() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	q, _ := b.Queue("payments", herald.WithDedup(time.Minute))
+	fmt.Println(q.Publish(ctx, &herald.Message{ID: "pay-1", Body: 100}))
+	err := q.Publish(ctx, &herald.Message{ID: "pay-1", Body: 100}) // a retry after a timeout
+	fmt.Println(errors.Is(err, herald.ErrDuplicate), q.Len())
+	// Output:
+	// <nil>
+	// true 1
+}
