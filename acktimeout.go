@@ -83,7 +83,7 @@ func (q *Queue) sweepAckTimeouts() {
 		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	}
 	if len(expired) > 0 {
-		q.settles.nacked.Add(uint64(len(expired)))
+		q.settles.shared.nacked.Add(uint64(len(expired)))
 		q.b.noteSettled(q)
 	}
 }

@@ -68,33 +68,65 @@ func New(opts ...Option) *Broker {
 // Bad names and options return errors wrapping ErrInvalid, and a closed
 // broker ErrClosed.
 func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
-	if err := validateName(name); err != nil {
-		return nil, err
-	}
 	cfg := defaultQueueConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, invalidf("queue %q: nil option", name)
-		}
-		o.applyQueue(&cfg)
+	if err := configure("queue", name, opts, &cfg, QueueOption.applyQueue); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
+	return declare(b, name,
+		func(q *Queue) error {
+			if !q.cfg.same(cfg) {
+				return fmt.Errorf("%w: queue %q with other options", ErrExists, name)
+			}
+			return nil
+		},
+		func(map[string]destination) (*Queue, error) { return newQueue(b, name, cfg), nil })
+}
+
+// configure checks name and applies opts to cfg, refusing nil options.
+func configure[O comparable, C any](what, name string, opts []O, cfg *C, apply func(O, *C)) error {
+	if err := validateName(name); err != nil {
+		return err
+	}
+	var none O
+	for _, o := range opts {
+		if o == none {
+			return invalidf("%s %q: nil option", what, name)
+		}
+		apply(o, cfg)
+	}
+	return nil
+}
+
+// declare returns the T already declared as name if check accepts it, or
+// adds the one create makes, which sees the namespace as it is. A name
+// declared as another kind is ErrExists; a closed broker ErrClosed.
+func declare[T destination](b *Broker, name string, check func(T) error, create func(names map[string]destination) (T, error)) (T, error) {
+	var none T
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() || b.draining.Load() {
-		return nil, ErrClosed
+		return none, ErrClosed
 	}
-	if d, ok := (*b.names.Load())[name]; ok {
-		if q, ok := d.(*Queue); ok && q.cfg.same(cfg) {
-			return q, nil
+	names := *b.names.Load()
+	if d, ok := names[name]; ok {
+		x, ok := d.(T)
+		if !ok {
+			return none, fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, article(d.kind()), article(none.kind()))
 		}
-		return nil, existsError(name, "queue", d)
+		if err := check(x); err != nil {
+			return none, err
+		}
+		return x, nil
 	}
-	q := newQueue(b, name, cfg)
-	b.addLocked(name, q)
-	return q, nil
+	x, err := create(names)
+	if err != nil {
+		return none, err
+	}
+	b.addLocked(name, x)
+	return x, nil
 }
 
 // destination is what a name in the broker's namespace refers to: a
@@ -111,13 +143,6 @@ func (b *Broker) addLocked(name string, d destination) {
 	next := maps.Clone(*b.names.Load())
 	next[name] = d
 	b.names.Store(&next)
-}
-
-func existsError(name, kind string, have destination) error {
-	if have.kind() != kind {
-		return fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, article(have.kind()), article(kind))
-	}
-	return fmt.Errorf("%w: %s %q with other options", ErrExists, kind, name)
 }
 
 func article(kind string) string {

@@ -26,40 +26,50 @@ func (c *settleCounts) addTo(dst *settleCounts) {
 	dst.rejected.Add(c.rejected.Load())
 }
 
-// sumLocked returns the queue's settlement counts across all counters.
-func (q *Queue) sumLocked() (acked, nacked, rejected uint64) {
-	acked, nacked, rejected = q.settles.acked.Load(), q.settles.nacked.Load(), q.settles.rejected.Load()
-	for _, c := range q.workerSettles {
-		acked += c.acked.Load()
-		nacked += c.nacked.Load()
-		rejected += c.rejected.Load()
+// tally adds up a queue's or subscription's settleCounts: a shared one,
+// and one for each running handler goroutine. Its owner's lock guards it.
+type tally struct {
+	shared  settleCounts
+	workers []*settleCounts
+}
+
+func (t *tally) sum() (delivered, acked, nacked, rejected uint64) {
+	delivered, acked, nacked, rejected = t.shared.load()
+	for _, c := range t.workers {
+		d, a, n, r := c.load()
+		delivered, acked, nacked, rejected = delivered+d, acked+a, nacked+n, rejected+r
 	}
-	return acked, nacked, rejected
+	return delivered, acked, nacked, rejected
+}
+
+// add registers a handler goroutine's counters.
+func (t *tally) add(c *settleCounts) { t.workers = append(t.workers, c) }
+
+// remove folds a stopping handler goroutine's counters into the shared ones.
+func (t *tally) remove(c *settleCounts) {
+	for i, x := range t.workers {
+		if x == c {
+			c.addTo(&t.shared)
+			t.workers = append(t.workers[:i], t.workers[i+1:]...)
+			return
+		}
+	}
 }
 
 // unackedLocked is the number of deliveries not yet settled.
 func (q *Queue) unackedLocked() int {
-	acked, nacked, rejected := q.sumLocked()
+	_, acked, nacked, rejected := q.settles.sum()
 	return int(q.delivered - acked - nacked - rejected)
 }
 
-// addWorker registers a handler goroutine's counters.
 func (q *Queue) addWorker(c *settleCounts) {
 	q.mu.Lock()
-	q.workerSettles = append(q.workerSettles, c)
+	q.settles.add(c)
 	q.mu.Unlock()
 }
 
-// removeWorker folds a stopping handler goroutine's counters into the
-// queue's shared ones.
 func (q *Queue) removeWorker(c *settleCounts) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i, x := range q.workerSettles {
-		if x == c {
-			c.addTo(&q.settles)
-			q.workerSettles = append(q.workerSettles[:i], q.workerSettles[i+1:]...)
-			return
-		}
-	}
+	q.settles.remove(c)
+	q.mu.Unlock()
 }

@@ -123,54 +123,41 @@ type headerRule struct {
 // kind or option returns an error wrapping ErrInvalid, and a closed or
 // shutting-down broker ErrClosed.
 func (b *Broker) Exchange(name string, kind ExchangeKind, opts ...ExchangeOption) (*Exchange, error) {
-	if err := validateName(name); err != nil {
+	var cfg exchangeConfig
+	if err := configure("exchange", name, opts, &cfg, ExchangeOption.applyExchange); err != nil {
 		return nil, err
 	}
 	if kind < DirectExchange || kind > HeadersExchange {
 		return nil, invalidf("exchange %q: unknown kind %v", name, kind)
 	}
-	var cfg exchangeConfig
-	for _, o := range opts {
-		if o == nil {
-			return nil, invalidf("exchange %q: nil option", name)
-		}
-		o.applyExchange(&cfg)
-	}
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed.Load() || b.draining.Load() {
-		return nil, ErrClosed
-	}
-	names := *b.names.Load()
-	if d, ok := names[name]; ok {
-		x, ok := d.(*Exchange)
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("%w: %q is a %s, not an exchange", ErrExists, name, d.kind())
-		case x.xkind != kind:
-			return nil, fmt.Errorf("%w: %q is a %v exchange, not a %v exchange", ErrExists, name, x.xkind, kind)
-		case x.cfg != cfg:
-			return nil, fmt.Errorf("%w: %v exchange %q with other options", ErrExists, kind, name)
-		}
-		return x, nil
-	}
-	// An alternate declared later is checked when it is used.
-	if d, ok := names[cfg.alternate]; ok && cfg.hasAlternate {
-		if _, ok := d.(*Exchange); !ok {
-			return nil, invalidf("exchange %q: alternate %q is a %s, not an exchange", name, cfg.alternate, d.kind())
-		}
-	}
-	x := &Exchange{b: b, name: name, xkind: kind, cfg: cfg}
-	t, err := buildTable(kind, nil)
-	if err != nil {
-		return nil, err
-	}
-	x.table.Store(t)
-	b.addLocked(name, x)
-	return x, nil
+	return declare(b, name,
+		func(x *Exchange) error {
+			switch {
+			case x.xkind != kind:
+				return fmt.Errorf("%w: %q is a %v exchange, not a %v exchange", ErrExists, name, x.xkind, kind)
+			case x.cfg != cfg:
+				return fmt.Errorf("%w: %v exchange %q with other options", ErrExists, kind, name)
+			}
+			return nil
+		},
+		func(names map[string]destination) (*Exchange, error) {
+			// An alternate declared later is checked when it is used.
+			if d, ok := names[cfg.alternate]; ok && cfg.hasAlternate {
+				if _, ok := d.(*Exchange); !ok {
+					return nil, invalidf("exchange %q: alternate %q is %s, not an exchange", name, cfg.alternate, article(d.kind()))
+				}
+			}
+			x := &Exchange{b: b, name: name, xkind: kind, cfg: cfg}
+			t, err := buildTable(kind, nil)
+			if err != nil {
+				return nil, err
+			}
+			x.table.Store(t)
+			return x, nil
+		})
 }
 
 func (e *Exchange) kind() string { return "exchange" }

@@ -38,7 +38,7 @@ func (q *Queue) sweepExpired() {
 		q.dieLocked(e, endExpired, ReasonExpired)
 	}
 	if len(dead) > 0 {
-		for q.producers.Len() > 0 && q.ready.Len()+q.scheduled < q.cfg.capacity {
+		for q.producers.Len() > 0 && q.roomLocked() {
 			w, _ := q.producers.PopFront()
 			w.wake()
 		}

@@ -43,8 +43,7 @@ type Queue struct {
 
 	// Settling takes no lock: it counts in the delivery's settleCounts.
 	// Unacked is what was delivered and not yet settled.
-	settles       settleCounts
-	workerSettles []*settleCounts
+	settles tally
 
 	ends endings // how messages ended, counted outside mu
 }
@@ -107,7 +106,7 @@ func (q *Queue) Len() int {
 func (q *Queue) Stats() QueueStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	acked, nacked, rejected := q.sumLocked()
+	_, acked, nacked, rejected := q.settles.sum()
 	return QueueStats{
 		Published:        q.published,
 		Delivered:        q.delivered,
@@ -177,7 +176,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			q.mu.Unlock()
 			return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
 		}
-		if q.ready.Len()+q.scheduled < q.cfg.capacity {
+		if q.roomLocked() {
 			q.acceptLocked(&e)
 			return nil
 		}
@@ -212,16 +211,9 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		if w == nil {
 			w = q.b.getWaiter()
 		}
-		q.producers.PushBack(w)
-		w.parked = true
-		q.mu.Unlock()
-		select {
-		case <-w.ch:
-		case <-ctx.Done():
-			q.abandon(w, &q.producers)
-			return ctx.Err()
+		if err := q.parkLocked(ctx, w, &q.producers); err != nil {
+			return err
 		}
-		q.mu.Lock()
 	}
 }
 
@@ -244,28 +236,25 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 func (q *Queue) hasRoom() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.ready.Len()+q.scheduled < q.cfg.capacity
+	return q.roomLocked()
 }
+
+// roomLocked reports whether a publish would find room: delayed messages
+// hold their place too.
+func (q *Queue) roomLocked() bool { return q.ready.Len()+q.scheduled < q.cfg.capacity }
 
 // awaitRoom waits, as a parked publisher, until the queue has room, ctx
 // ends or the broker closes.
 func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
 	q.mu.Lock()
-	for q.ready.Len()+q.scheduled >= q.cfg.capacity {
+	for !q.roomLocked() {
 		if q.closed {
 			q.mu.Unlock()
 			return ErrClosed
 		}
-		q.producers.PushBack(w)
-		w.parked = true
-		q.mu.Unlock()
-		select {
-		case <-w.ch:
-		case <-ctx.Done():
-			q.abandon(w, &q.producers)
-			return ctx.Err()
+		if err := q.parkLocked(ctx, w, &q.producers); err != nil {
+			return err
 		}
-		q.mu.Lock()
 	}
 	// Pass on the wake-up: this waiter publishes nothing here itself.
 	q.wakeProducerLocked()
@@ -345,7 +334,7 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	w := q.b.getWaiter()
 	defer q.b.putWaiter(w)
 	d := new(Delivery)
-	if err := q.take(ctx, w, d, &q.settles); err != nil {
+	if err := q.take(ctx, w, d, &q.settles.shared); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -394,17 +383,27 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			continue
 		}
 		spins = 0
-		q.consumers.PushBack(w)
-		w.parked = true
-		q.mu.Unlock()
-		select {
-		case <-w.ch:
-		case <-ctx.Done():
-			q.abandon(w, &q.consumers)
-			return ctx.Err()
+		if err := q.parkLocked(ctx, w, &q.consumers); err != nil {
+			return err
 		}
-		q.mu.Lock()
 	}
+}
+
+// parkLocked parks w on list until it is woken, with q.mu held on entry and,
+// if it returns nil, on return. If ctx ends first it returns ctx.Err() with
+// q.mu released.
+func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*waiter]) error {
+	list.PushBack(w)
+	w.parked = true
+	q.mu.Unlock()
+	select {
+	case <-w.ch:
+	case <-ctx.Done():
+		q.abandon(w, list)
+		return ctx.Err()
+	}
+	q.mu.Lock()
+	return nil
 }
 
 // maxSpins bounds how often take yields before it parks.
@@ -548,7 +547,7 @@ func (q *Queue) wakeConsumerLocked() {
 }
 
 func (q *Queue) wakeProducerLocked() {
-	if q.producers.Len() > 0 && q.ready.Len()+q.scheduled < q.cfg.capacity {
+	if q.producers.Len() > 0 && q.roomLocked() {
 		w, _ := q.producers.PopFront()
 		w.wake()
 	}

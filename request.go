@@ -135,7 +135,7 @@ func (box *replyBox) put(_ context.Context, m *Message, _ bool) error {
 func (q *Queue) responders() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.workerSettles) > 0 || q.consumers.Len() > 0
+	return len(q.settles.workers) > 0 || q.consumers.Len() > 0
 }
 
 // responders reports whether the topic has a subscription or a group with

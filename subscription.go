@@ -33,12 +33,11 @@ type Subscription struct {
 	retryN  atomic.Int32 // retries.Len(), readable without mu
 	missed  atomic.Uint64
 	ends    endings
-	settles settleCounts
+	settles tally // guarded by mu
 
-	mu            sync.Mutex
-	retries       ring.Ring[entry] // nacked deliveries whose back-off is over
-	delayed       int              // nacked deliveries waiting out their back-off
-	workerSettles []*settleCounts
+	mu      sync.Mutex
+	retries ring.Ring[entry] // nacked deliveries whose back-off is over
+	delayed int              // nacked deliveries waiting out their back-off
 
 	// A group member's state.
 	group  *group
@@ -79,7 +78,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delivered, acked, nacked, rejected := s.sumLocked()
+	delivered, acked, nacked, rejected := s.settles.sum()
 	return SubscriptionStats{
 		Delivered:        delivered,
 		Acked:            acked,
@@ -104,31 +103,16 @@ func (s *Subscription) lag() uint64 {
 	return tail - max(c, s.t.oldest())
 }
 
-func (s *Subscription) sumLocked() (delivered, acked, nacked, rejected uint64) {
-	delivered, acked, nacked, rejected = s.settles.load()
-	for _, c := range s.workerSettles {
-		d, a, n, r := c.load()
-		delivered, acked, nacked, rejected = delivered+d, acked+a, nacked+n, rejected+r
-	}
-	return delivered, acked, nacked, rejected
-}
-
 func (s *Subscription) addWorker(c *settleCounts) {
 	s.mu.Lock()
-	s.workerSettles = append(s.workerSettles, c)
+	s.settles.add(c)
 	s.mu.Unlock()
 }
 
 func (s *Subscription) removeWorker(c *settleCounts) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, x := range s.workerSettles {
-		if x == c {
-			c.addTo(&s.settles)
-			s.workerSettles = append(s.workerSettles[:i], s.workerSettles[i+1:]...)
-			return
-		}
-	}
+	s.settles.remove(c)
+	s.mu.Unlock()
 }
 
 func (s *Subscription) broker() *Broker { return s.t.b }
@@ -165,7 +149,7 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 	w := s.t.b.getWaiter()
 	defer s.t.b.putWaiter(w)
 	d := new(Delivery)
-	if err := s.take(ctx, w, d, &s.settles); err != nil {
+	if err := s.take(ctx, w, d, &s.settles.shared); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -441,7 +425,7 @@ func (s *Subscription) idle() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delivered, acked, nacked, rejected := s.sumLocked()
+	delivered, acked, nacked, rejected := s.settles.sum()
 	return s.cursor.Load() >= s.t.tail.Load() && s.retries.Len() == 0 && s.delayed == 0 &&
 		delivered == acked+nacked+rejected
 }

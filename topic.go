@@ -104,33 +104,21 @@ func newTopic(b *Broker, name string, cfg topicConfig) *Topic {
 // Bad names and options return errors wrapping ErrInvalid, and a closed
 // broker ErrClosed.
 func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
-	if err := validateName(name); err != nil {
-		return nil, err
-	}
 	cfg := defaultTopicConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, invalidf("topic %q: nil option", name)
-		}
-		o.applyTopic(&cfg)
+	if err := configure("topic", name, opts, &cfg, TopicOption.applyTopic); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed.Load() || b.draining.Load() {
-		return nil, ErrClosed
-	}
-	if d, ok := (*b.names.Load())[name]; ok {
-		if t, ok := d.(*Topic); ok && t.cfg == cfg {
-			return t, nil
-		}
-		return nil, existsError(name, "topic", d)
-	}
-	t := newTopic(b, name, cfg)
-	b.addLocked(name, t)
-	return t, nil
+	return declare(b, name,
+		func(t *Topic) error {
+			if t.cfg != cfg {
+				return fmt.Errorf("%w: topic %q with other options", ErrExists, name)
+			}
+			return nil
+		},
+		func(map[string]destination) (*Topic, error) { return newTopic(b, name, cfg), nil })
 }
 
 func (t *Topic) kind() string { return "topic" }
