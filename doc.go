@@ -14,6 +14,14 @@
 //   - an [Exchange] routes by key or headers to queues, topics and other
 //     exchanges, with AMQP's direct, fanout, topic and headers rules.
 //
+// Around them: [Broker.Request] and [Delivery.Reply] for request-reply;
+// [Typed] handlers on your own types, with a [Codec] for []byte bodies;
+// [Middleware] ([Timeout], [Retry], [Logging], [Recover]); a [Transform]
+// where messages enter a queue, subscription or binding; TTLs, delays,
+// priorities and de-duplication ([WithTTL], Message.Delay,
+// [WithPriorities], [WithDedup]); and [Broker.WaitIdle], on which package
+// heraldtest builds a harness for testing event flows.
+//
 // A quick look:
 //
 //	b := herald.New()
