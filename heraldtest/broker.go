@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,8 +41,9 @@ func (f optionFunc) apply(c *config) { f(c) }
 // FailOnUnsettled makes the test fail at cleanup if the broker does not go
 // idle within the settle timeout: a message still ready, unacked or backing
 // off in a queue or group (a dead-letter queue that nothing reads counts),
-// or a plain subscription that has not read all there is. The check runs
-// before the broker closes, while the test's consumers that do not use
+// or a plain subscription that has not read all there is. The failure
+// lists what holds the broker up, as [Settle]'s does. The check runs before
+// the broker closes, while the test's consumers that do not use
 // t.Context() are still running; it is skipped if the test has already
 // failed, or closed or shut down the broker itself. Default: off.
 func FailOnUnsettled() Option {
@@ -99,7 +101,7 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 		defer brokers.Delete(b)
 		if cfg.failOnUnsettled && !t.Failed() {
 			if err := waitIdle(b, cfg.settleTimeout); err != nil && !errors.Is(err, herald.ErrClosed) {
-				t.Errorf("heraldtest: messages left unsettled at the end of the test (%v);%s", err, st.report())
+				t.Errorf("heraldtest: messages left unsettled at the end of the test (%v);%s", err, report(b, st))
 			}
 		}
 		b.Close()
@@ -121,8 +123,11 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 //
 // If b is not idle within the settle timeout ([WithSettleTimeout], default
 // [DefaultSettleTimeout]), or is closed, Settle fails the test with
-// t.Fatalf, saying what usually holds a broker up and what each of b's taps
-// still holds.
+// t.Fatalf. After a timeout it lists, one line each, every queue that
+// still holds a message, with how many are ready, unacked, delayed (backing
+// off) and scheduled; every topic that may, with its plain subscriptions
+// and groups, whose backlogs herald does not show; and what each of b's
+// taps still holds.
 func Settle(t testing.TB, b *herald.Broker) {
 	t.Helper()
 	st := stateOf(b)
@@ -136,11 +141,7 @@ func Settle(t testing.TB, b *herald.Broker) {
 	case errors.Is(err, herald.ErrClosed):
 		t.Fatalf("heraldtest.Settle: %v", err)
 	default:
-		var report string
-		if st != nil {
-			report = st.report()
-		}
-		t.Fatalf("heraldtest.Settle: the broker did not go idle within %v;%s", d, report)
+		t.Fatalf("heraldtest.Settle: the broker did not go idle within %v;%s", d, report(b, st))
 	}
 }
 
@@ -188,14 +189,63 @@ func (st *brokerState) waitTaps() {
 	}
 }
 
-// report describes, for a failure message, why a broker may not be idle
-// and what the taps hold.
-func (st *brokerState) report() string {
+// ownPrefix starts every name heraldtest declares.
+const ownPrefix = "heraldtest."
+
+// report describes, for a failure message that it ends, what keeps b from
+// going idle: one line for each queue that holds a message, with its
+// counts, and for each topic that may (herald shows a topic's counters,
+// not how far each of its subscriptions and groups has got); then what
+// each tap holds. st may be nil. heraldtest's own queues are left to the
+// tap lines.
+func report(b *herald.Broker, st *brokerState) string {
+	var taps []*Recorder
+	if st != nil {
+		st.mu.Lock()
+		taps = slices.Clone(st.taps)
+		st.mu.Unlock()
+	}
+	// A topic whose only subscriptions are taps that have read all holds
+	// nothing.
+	caughtUp := map[string]int{}
+	for _, r := range taps {
+		if r.topic != "" && r.caughtUp() {
+			caughtUp[r.topic]++
+		}
+	}
+	var lines []string
+	for _, name := range b.Names() {
+		if strings.HasPrefix(name, ownPrefix) {
+			continue
+		}
+		if q, err := b.LookupQueue(name); err == nil {
+			s := q.Stats()
+			if s.Ready+s.Unacked+s.Delayed+s.Scheduled > 0 {
+				lines = append(lines, fmt.Sprintf("queue %q: %d ready, %d unacked, %d delayed, %d scheduled",
+					name, s.Ready, s.Unacked, s.Delayed, s.Scheduled))
+			}
+			continue
+		}
+		if t, err := b.LookupTopic(name); err == nil {
+			s := t.Stats()
+			plain := max(s.Subscriptions-caughtUp[name], 0)
+			if s.Published == 0 || plain == 0 && s.Groups == 0 {
+				continue
+			}
+			lines = append(lines, fmt.Sprintf("topic %q: %d published; %s, %s, whose backlogs are not visible",
+				name, s.Published, count(plain, "plain subscription"), count(s.Groups, "group")))
+		}
+	}
+
 	var sb strings.Builder
-	sb.WriteString(" something still holds a message: a queue, a dead-letter queue or a subscription group that nothing consumes, a plain subscription that nobody reads, a handler that does not return, or a retry waiting out its back-off")
-	st.mu.Lock()
-	taps := st.taps
-	st.mu.Unlock()
+	if len(lines) == 0 {
+		sb.WriteString(" no queue or topic shows a message now")
+	} else {
+		sb.WriteString(" what holds it up:")
+		for _, l := range lines {
+			fmt.Fprintf(&sb, "\n\t%s", l)
+		}
+	}
 	if len(taps) > 0 {
 		sb.WriteString("\ntaps:")
 		for _, r := range taps {
@@ -203,4 +253,12 @@ func (st *brokerState) report() string {
 		}
 	}
 	return sb.String()
+}
+
+// count returns n and noun, plural unless n is 1: "2 groups".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -206,5 +206,6 @@ func ExampleFailOnUnsettled() {
 	})
 	// Output:
 	// --- FAIL
-	// heraldtest: messages left unsettled at the end of the test (context deadline exceeded); something still holds a message: a queue, a dead-letter queue or a subscription group that nothing consumes, a plain subscription that nobody reads, a handler that does not return, or a retry waiting out its back-off
+	// heraldtest: messages left unsettled at the end of the test (context deadline exceeded); what holds it up:
+	//	queue "jobs.dead": 1 ready, 0 unacked, 0 delayed, 0 scheduled
 }

@@ -33,6 +33,8 @@ type Recorder struct {
 	err      error         // what the consumer returned; read after done
 	detach   func()        // unbinds or closes what the tap added
 	backlog  func() string // what the tap's queue or subscription holds
+	topic    string        // for a topic tap, the topic it reads
+	caughtUp func() bool   // for a topic tap: its subscription holds nothing
 	stopOnce sync.Once
 }
 
@@ -104,10 +106,6 @@ var tapSeq atomic.Uint64
 // [FailOnUnsettled] check sees the tap still reading), or when the broker
 // closes or shuts down. Tap fails the test with t.Fatalf if name is not
 // declared, or is a queue, or if the tap cannot be set up.
-//
-// Until herald offers a way to look a name up, Tap finds what name is by
-// declaring it again without options, so a topic or exchange declared with
-// options cannot be tapped by name yet.
 func Tap(t testing.TB, b *herald.Broker, name string, opts ...TapOption) *Recorder {
 	t.Helper()
 	var cfg tapConfig
@@ -168,6 +166,11 @@ func tapTopic(topic *herald.Topic) (*Recorder, error) {
 		s := sub.Stats()
 		return fmt.Sprintf("tap subscription: %d unread, %d unacked", s.Lag, s.Unacked)
 	}
+	r.topic = topic.Name()
+	r.caughtUp = func() bool {
+		s := sub.Stats()
+		return s.Lag == 0 && s.Unacked == 0 && s.Delayed == 0
+	}
 	r.start(sub.Consume)
 	return r, nil
 }
@@ -188,7 +191,7 @@ func tapExchange(b *herald.Broker, x *herald.Exchange, keys []string) (*Recorder
 		}
 		keys = []string{""}
 	}
-	qname := fmt.Sprintf("heraldtest.tap.%d", tapSeq.Add(1))
+	qname := fmt.Sprintf("%stap.%d", ownPrefix, tapSeq.Add(1))
 	q, err := b.Queue(qname)
 	if err != nil {
 		return nil, err
@@ -368,42 +371,16 @@ func (r *Recorder) WaitUntil(ctx context.Context, cond func([]*herald.Message) b
 func (r *Recorder) String() string { return r.source }
 
 // lookup returns the *herald.Queue, *herald.Topic or *herald.Exchange that
-// name is declared as on b, without declaring it.
-//
-// herald has no lookup yet, so it checks that name exists by binding it
-// from a probe exchange of heraldtest's own (Bind looks its destination
-// up and returns ErrNotFound, declaring nothing), then declares it again
-// as each kind without options: only the declaration that matches what
-// exists succeeds, and none declares anything since the name is taken.
-// An object declared with options matches none.
+// name is declared as on b.
 func lookup(b *herald.Broker, name string) (any, error) {
-	const probeName = "heraldtest.probe"
-	probe, err := b.Exchange(probeName, herald.FanoutExchange)
-	if err != nil {
-		return nil, err
-	}
-	if name == probeName {
-		return nil, fmt.Errorf("%q is heraldtest's own", name)
-	}
-	if err := probe.Bind(name, ""); err != nil {
-		if errors.Is(err, herald.ErrNotFound) {
-			return nil, fmt.Errorf("%q is not declared: declare it before tapping it: %w", name, err)
-		}
-		return nil, err
-	}
-	probe.Unbind(name, "")
-
-	t, topicErr := b.Topic(name)
-	if topicErr == nil {
+	if t, err := b.LookupTopic(name); err == nil {
 		return t, nil
 	}
-	for _, k := range []herald.ExchangeKind{herald.DirectExchange, herald.FanoutExchange, herald.TopicExchange, herald.HeadersExchange} {
-		if x, err := b.Exchange(name, k); err == nil {
-			return x, nil
-		}
+	if x, err := b.LookupExchange(name); err == nil {
+		return x, nil
 	}
-	if q, err := b.Queue(name); err == nil {
+	if q, err := b.LookupQueue(name); err == nil {
 		return q, nil
 	}
-	return nil, fmt.Errorf("it was declared with options, and herald cannot look a name up yet whatever its options (declaring it again as a topic says: %v)", topicErr)
+	return nil, fmt.Errorf("%q is not declared: declare it before tapping it", name)
 }

@@ -103,7 +103,7 @@ func TestTapRefusals(t *testing.T) {
 		opts    []heraldtest.TapOption
 		want    string
 	}{
-		{"queue", func(b *herald.Broker) error { _, err := b.Queue("orders"); return err }, "orders", nil,
+		{"queue", func(b *herald.Broker) error { _, err := b.Queue("orders", herald.WithCapacity(8)); return err }, "orders", nil,
 			`"orders" is a queue, which hands each message to one consumer only`},
 		{"undeclared", func(*herald.Broker) error { return nil }, "orders", nil,
 			`"orders" is not declared`},
@@ -115,8 +115,6 @@ func TestTapRefusals(t *testing.T) {
 			`Keys applies to direct and topic exchanges; "x" is a fanout exchange`},
 		{"bad pattern", func(b *herald.Broker) error { _, err := b.Exchange("x", herald.TopicExchange); return err }, "x", []heraldtest.TapOption{heraldtest.Keys("a..b")},
 			`invalid argument`},
-		{"declared with options", func(b *herald.Broker) error { _, err := b.Topic("t", herald.WithCapacity(8)); return err }, "t", nil,
-			`it was declared with options`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := heraldtest.NewBroker(t)
@@ -132,12 +130,41 @@ func TestTapRefusals(t *testing.T) {
 	}
 }
 
-// Tap must not declare what it looks up.
+// Tap must not declare what it looks up, nor anything else when it fails.
 func TestTapDeclaresNothing(t *testing.T) {
 	b := heraldtest.NewBroker(t)
 	runFake(t, func(ft testing.TB) { heraldtest.Tap(ft, b, "later") })
+	if names := b.Names(); len(names) != 0 {
+		t.Errorf("after a failed Tap, Names() = %q, want none", names)
+	}
 	if _, err := b.Queue("later", herald.WithCapacity(3)); err != nil {
 		t.Fatalf("declaring the name Tap looked for: %v", err)
+	}
+}
+
+// Tap finds a topic or an exchange whatever options it was declared with.
+func TestTapDeclaredWithOptions(t *testing.T) {
+	b := heraldtest.NewBroker(t, heraldtest.FailOnUnsettled())
+	ctx := timeout(t)
+	prices := must[*herald.Topic](t)(b.Topic("prices", herald.WithCapacity(4), herald.WithOverflow(herald.OverflowDropOldest)))
+	must[*herald.Exchange](t)(b.Exchange("unrouted", herald.FanoutExchange))
+	tasks := must[*herald.Exchange](t)(b.Exchange("tasks", herald.TopicExchange, herald.WithAlternate("unrouted")))
+
+	pricesRec := heraldtest.Tap(t, b, "prices")
+	tasksRec := heraldtest.Tap(t, b, "tasks", heraldtest.Keys("email.*"))
+	unroutedRec := heraldtest.Tap(t, b, "unrouted")
+	for _, p := range []float64{9.5, 9.75} {
+		mustOK(t, prices.Publish(ctx, herald.NewMessage(p)))
+	}
+	for _, k := range []string{"email.send", "fax.send"} {
+		mustOK(t, tasks.Publish(ctx, &herald.Message{Key: k}))
+	}
+	heraldtest.Settle(t, b)
+	heraldtest.AssertBodies(t, pricesRec, 9.5, 9.75)
+	heraldtest.AssertKeys(t, tasksRec, "email.send")
+	heraldtest.AssertKeys(t, unroutedRec, "fax.send") // the tap's binding left it unroutable
+	if got, want := tasksRec.String(), `topic exchange "tasks"`; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
 
@@ -307,8 +334,8 @@ func TestTapAndAlternateExchange(t *testing.T) {
 	must[*herald.Queue](t)(b.Queue("email"))
 	mustOK(t, x.Bind("email", "email"))
 
-	// "tasks" was declared with an option, so it is observed through its
-	// alternate.
+	// A tap on "tasks" itself would make every key routable: the unroutable
+	// messages are observed through its alternate.
 	unrouted := heraldtest.Tap(t, b, "unrouted")
 	mustOK(t, x.Publish(ctx, &herald.Message{Key: "email"}))
 	mustOK(t, x.Publish(ctx, &herald.Message{Key: "fax"}))
