@@ -36,7 +36,9 @@ func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) e
 type source interface {
 	// take waits for the next delivery and makes d carry it, its
 	// settlement counted in counts.
-	take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts) error
+	// With buf, a queue may take several messages at once and keep the
+	// rest in buf for the next calls.
+	take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, buf *prefetchBuf) error
 	addWorker(c *settleCounts)    // registers a handler goroutine's counters
 	removeWorker(c *settleCounts) // folds them back when it stops
 }
@@ -59,13 +61,14 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 	stop := context.AfterFunc(b.ctx, cancel)
 	defer stop()
 
+	batch := max(cfg.prefetch/cfg.concurrency, 1)
 	if cfg.concurrency == 1 {
-		return b.consumeResult(ctx, work(hctx, b, src, h))
+		return b.consumeResult(ctx, work(hctx, b, src, h, batch))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.concurrency)
 	for i := range cfg.concurrency {
-		wg.Go(func() { errs[i] = work(hctx, b, src, h) })
+		wg.Go(func() { errs[i] = work(hctx, b, src, h, batch) })
 	}
 	wg.Wait()
 	return b.consumeResult(ctx, errs[0])
@@ -88,6 +91,9 @@ func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consu
 	if cfg.concurrency < 1 {
 		return cfg, invalidf("concurrency %d, want at least 1", cfg.concurrency)
 	}
+	if cfg.prefetch != 0 && cfg.prefetch < cfg.concurrency {
+		return cfg, invalidf("prefetch %d below concurrency %d: each handler holds a message", cfg.prefetch, cfg.concurrency)
+	}
 	return cfg, nil
 }
 
@@ -107,12 +113,18 @@ func (b *Broker) consumeResult(ctx context.Context, err error) error {
 // work is one handler goroutine: take, handle, settle, until take fails.
 // It reuses one Delivery and one waiter, so a message costs it nothing.
 // A subscription that lagged reports it on the next delivery's Missed.
-func work(ctx context.Context, b *Broker, src source, h Handler) error {
+func work(ctx context.Context, b *Broker, src source, h Handler, batch int) error {
 	w := newWaiter()
 	var d Delivery
 	counts := new(settleCounts)
 	src.addWorker(counts)
 	defer src.removeWorker(counts)
+	var buf *prefetchBuf
+	if p, ok := src.(prefetcher); ok && batch > 1 {
+		if buf = p.prefetchBuf(batch); buf != nil {
+			defer p.unprefetch(buf)
+		}
+	}
 	var missed uint64
 	for {
 		// Once the consumer's context ends it takes nothing more, even
@@ -120,7 +132,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := src.take(ctx, w, &d, counts); err != nil {
+		if err := src.take(ctx, w, &d, counts, buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
 				missed += lag.Missed
 				continue

@@ -32,6 +32,7 @@ func TestExpiryBehindLongLivedHead(t *testing.T) {
 		if d.Body != "short" || d.Headers[HeaderDeathReason] != ReasonExpired {
 			t.Fatalf("dead letter %v reason %q", d.Body, d.Headers[HeaderDeathReason])
 		}
+		synctest.Wait() // the dead letter is counted just after it lands
 		wantStats(t, q, QueueStats{Published: 2, Expired: 1, DeadLettered: 1, Ready: 1})
 	})
 }
@@ -92,6 +93,7 @@ func TestDelayedMessageExpiresIfTTLShorterThanDelay(t *testing.T) {
 		if d.Headers[HeaderDeathReason] != ReasonExpired {
 			t.Fatalf("reason %q, want expired", d.Headers[HeaderDeathReason])
 		}
+		synctest.Wait() // the dead letter is counted just after it lands
 		wantStats(t, q, QueueStats{Published: 1, Expired: 1, DeadLettered: 1})
 	})
 }

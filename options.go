@@ -222,6 +222,7 @@ func (c *redeliveryConfig) validate(name string) error {
 
 type consumeConfig struct {
 	concurrency int
+	prefetch    int
 
 	middleware []Middleware // WithMiddleware; see middleware.go
 }

@@ -334,7 +334,7 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	w := q.b.getWaiter()
 	defer q.b.putWaiter(w)
 	d := new(Delivery)
-	if err := q.take(ctx, w, d, &q.settles.shared); err != nil {
+	if err := q.take(ctx, w, d, &q.settles.shared, nil); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -342,7 +342,10 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 
 // take waits for the next live message and makes d its delivery.
 // Its settlement is counted in counts.
-func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts) error {
+func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, buf *prefetchBuf) error {
+	if buf != nil && buf.Len() > 0 {
+		return q.takePrefetched(ctx, w, d, counts, buf)
+	}
 	spins := 0
 	q.mu.Lock()
 	for {
@@ -364,6 +367,9 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 				q.trackLocked(d) // listed under mu, where the sweep looks
 				q.mu.Unlock()
 				return nil
+			}
+			if buf != nil {
+				q.prefetchLocked(buf)
 			}
 			q.mu.Unlock()
 			d.reset(q, e, counts)

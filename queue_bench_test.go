@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,13 +80,6 @@ func BenchmarkQueue1to1(b *testing.B) {
 
 func BenchmarkQueue4to4(b *testing.B) {
 	const producers, consumers = 4, 4
-	share := func(b *testing.B, p int) int { // messages producer p sends
-		n := b.N / producers
-		if p == 0 {
-			n += b.N % producers
-		}
-		return n
-	}
 	b.Run("chan", func(b *testing.B) {
 		b.ReportAllocs()
 		ch := make(chan *Message, benchCapacity)
@@ -98,7 +92,7 @@ func BenchmarkQueue4to4(b *testing.B) {
 		}
 		for p := range producers {
 			prod.Go(func() {
-				for range share(b, p) {
+				for range share(b.N, producers, p) {
 					ch <- &Message{Body: benchBody}
 				}
 			})
@@ -127,7 +121,7 @@ func BenchmarkQueue4to4(b *testing.B) {
 		var prod sync.WaitGroup
 		for p := range producers {
 			prod.Go(func() {
-				for range share(b, p) {
+				for range share(b.N, producers, p) {
 					q.Publish(ctx, &Message{Body: benchBody})
 				}
 			})
@@ -174,4 +168,47 @@ func BenchmarkPingPong(b *testing.B) {
 		ping.Publish(context.Background(), &Message{Body: 0})
 		<-done
 	})
+}
+
+// BenchmarkQueuePrefetch is BenchmarkQueue4to4's herald side with each
+// consumer prefetching 64 messages, to show what batching buys.
+func BenchmarkQueuePrefetch(b *testing.B) {
+	for _, prefetch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("prefetch=%d", prefetch), func(b *testing.B) {
+			b.ReportAllocs()
+			br := New()
+			defer br.Close()
+			q, _ := br.Queue("bench", WithCapacity(benchCapacity))
+			done := make(chan struct{})
+			var n atomic.Int64
+			h := func(ctx context.Context, d *Delivery) error {
+				if n.Add(1) == int64(b.N) {
+					close(done)
+				}
+				return nil
+			}
+			for range 4 {
+				defer consumeN(b, q, h, WithPrefetch(prefetch))()
+			}
+			ctx := context.Background()
+			var prod sync.WaitGroup
+			for p := range 4 {
+				prod.Go(func() {
+					for range share(b.N, 4, p) {
+						q.Publish(ctx, &Message{Body: benchBody})
+					}
+				})
+			}
+			prod.Wait()
+			<-done
+		})
+	}
+}
+
+// share is how many of n messages producer p of producers sends.
+func share(n, producers, p int) int {
+	if p == 0 {
+		return n/producers + n%producers
+	}
+	return n / producers
 }

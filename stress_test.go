@@ -206,7 +206,10 @@ func runStress(t *testing.T, spec stressSpec) {
 			rng := newStressRand(seed)
 			h := spec.handler(t, l, rng)
 			n := 2 + rng.IntN(3)
-			go func() { c.done <- q.Consume(cctx, h, WithConcurrency(n)) }()
+			// Half the consumers prefetch, so cancelling them puts taken
+			// but unhandled messages back.
+			prefetch := n * (1 + rng.IntN(2)*rng.IntN(8))
+			go func() { c.done <- q.Consume(cctx, h, WithConcurrency(n), WithPrefetch(prefetch)) }()
 			return c
 		}
 		c.kind = "Receive loop"

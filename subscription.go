@@ -149,7 +149,7 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 	w := s.t.b.getWaiter()
 	defer s.t.b.putWaiter(w)
 	d := new(Delivery)
-	if err := s.take(ctx, w, d, &s.settles.shared); err != nil {
+	if err := s.take(ctx, w, d, &s.settles.shared, nil); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -272,7 +272,9 @@ func (s *Subscription) memberErr(err error) error {
 
 // take waits for the subscription's next delivery: a redelivery whose
 // back-off is over, else the message at the cursor.
-func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts) error {
+// A subscription's messages stay in the ring until read, so it does not
+// prefetch: buf is unused.
+func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, _ *prefetchBuf) error {
 	t := s.t
 	for {
 		switch {
