@@ -73,6 +73,7 @@ func Permanent(err error) error {
 	return &PermanentError{Err: err}
 }
 
+// Error returns the wrapped error's message, marked permanent.
 func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 
 // Unwrap returns the wrapped error, so errors.Is and errors.As see through it.
@@ -85,6 +86,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error says what the handler panicked with.
 func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panicked: %v", e.Value) }
 
 // errAckTimeout is the cause recorded on a message that dies because its
@@ -97,6 +99,7 @@ var errAckTimeout = errors.New("herald: ack timeout")
 // subscription then carries on from there. errors.Is(err, ErrLagged) holds.
 type LagError struct{ Missed uint64 }
 
+// Error says how many messages the subscription missed.
 func (e *LagError) Error() string {
 	return fmt.Sprintf("herald: subscription lagged: missed %d messages", e.Missed)
 }

@@ -38,6 +38,7 @@ const (
 	HeadersExchange
 )
 
+// String returns the kind's name, such as "topic".
 func (k ExchangeKind) String() string {
 	switch k {
 	case DirectExchange:
@@ -614,6 +615,7 @@ type DestError struct {
 	Err  error  // why it refused
 }
 
+// Error says which destinations refused the message and why.
 func (e *RouteError) Error() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "herald: exchange %q: %d of %d destinations refused the message",

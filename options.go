@@ -61,6 +61,7 @@ const (
 	OverflowDropNewest
 )
 
+// String returns the policy's name, such as "drop-oldest".
 func (o Overflow) String() string {
 	switch o {
 	case OverflowBlock:

@@ -18,6 +18,7 @@ type BodyTypeError struct {
 	Err  error  // for an encoded body, why decoding failed; nil otherwise
 }
 
+// Error names the body's type and the handler's.
 func (e *BodyTypeError) Error() string {
 	s := ErrBodyType.Error() + ": got " + e.Got + ", handler wants " + e.Want
 	if e.Err != nil {
