@@ -307,15 +307,19 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				}
 				continue
 			}
+			// Count the delivery before moving the cursor past it: in
+			// between, the subscription must not look idle to WaitIdle.
+			counts.delivered.Add(1)
 			if !s.cursor.CompareAndSwap(c, c+1) {
+				counts.delivered.Add(^uint64(0))
 				continue // another handler of this subscription took it
 			}
 			t.moved(s, c+1)
 			if t.cfg.maxAge > 0 && t.b.clock()-at > int64(t.cfg.maxAge) {
 				s.ends.expired.Add(1)
+				counts.delivered.Add(^uint64(0))
 				continue
 			}
-			counts.delivered.Add(1)
 			d.reset(s, entry{m: m, attempt: 1, seq: c}, counts)
 			if s.cfg.transform != nil && !t.b.transformDelivery(s.cfg.transform, d) {
 				continue
