@@ -140,3 +140,31 @@ func ExampleWithDedup() {
 	// <nil>
 	// true 1
 }
+
+// A Delivery is settled once: Ack, Nack (retry after the back-off) or
+// Reject (dead-letter); Attempt counts the deliveries so far.
+func ExampleDelivery() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	q, _ := b.Queue("jobs", herald.WithBackoff(0, 0), herald.WithDeadLetter("jobs.dead"))
+	dead, _ := b.Queue("jobs.dead")
+	q.Publish(ctx, herald.NewMessage("resize image"))
+
+	d, _ := q.Receive(ctx)
+	fmt.Println(d.Body, "attempt", d.Attempt)
+	d.Nack() // try again
+	fmt.Println("second settle:", d.Ack())
+
+	d, _ = q.Receive(ctx)
+	fmt.Println(d.Body, "attempt", d.Attempt)
+	d.Reject() // give up: to the dead-letter queue
+
+	dl, _ := dead.Receive(ctx)
+	fmt.Println("dead:", dl.Body, dl.Headers[herald.HeaderDeathReason], "after", dl.Headers[herald.HeaderDeathAttempts])
+	// Output:
+	// resize image attempt 1
+	// second settle: herald: delivery already settled
+	// resize image attempt 2
+	// dead: resize image rejected after 2
+}
