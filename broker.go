@@ -175,6 +175,11 @@ func (b *Broker) Publish(ctx context.Context, name string, m *Message) error {
 	if err != nil {
 		return err
 	}
+	return b.publishTo(ctx, d, m)
+}
+
+// publishTo is every Publish after its checks: stamp, then put.
+func (b *Broker) publishTo(ctx context.Context, d destination, m *Message) error {
 	m.stamp(b.wall)
 	return d.put(ctx, m, false)
 }

@@ -408,8 +408,7 @@ func (e *Exchange) Publish(ctx context.Context, m *Message) error {
 	if err := e.b.checkPublish(ctx, m); err != nil {
 		return err
 	}
-	m.stamp(e.b.wall)
-	return e.put(ctx, m, false)
+	return e.b.publishTo(ctx, e, m)
 }
 
 // put routes a stamped message; internal is passed on to every destination.

@@ -135,8 +135,7 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 	if err := q.b.checkPublish(ctx, m); err != nil {
 		return err
 	}
-	m.stamp(q.b.wall)
-	return q.put(ctx, m, false)
+	return q.b.publishTo(ctx, q, m)
 }
 
 // put enqueues a stamped message. internal publishes (dead letters) never

@@ -154,8 +154,7 @@ func (t *Topic) Publish(ctx context.Context, m *Message) error {
 	if err := t.b.checkPublish(ctx, m); err != nil {
 		return err
 	}
-	m.stamp(t.b.wall)
-	return t.put(ctx, m, false)
+	return t.b.publishTo(ctx, t, m)
 }
 
 func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
