@@ -1,7 +1,7 @@
 // Package herald is an embeddable, in-process message broker: RabbitMQ's
 // routing, NATS's subjects and queue groups and Kafka's replay for the
-// goroutines and modules of one Go program, at close to the speed of a
-// channel and with no dependency beyond the standard library.
+// goroutines and modules of one Go program, within a small factor of a
+// channel's speed and with no dependency beyond the standard library.
 //
 // Producers and consumers meet only at a name on a [Broker]:
 //
