@@ -27,7 +27,8 @@ type Handler func(ctx context.Context, d *Delivery) error
 // option, returns an error wrapping ErrInvalid.
 //
 // Each handler goroutine takes one message at a time, so the consumer holds
-// at most its concurrency in unacked deliveries.
+// at most its concurrency in unacked deliveries, unless [WithPrefetch] lets
+// it take more ahead.
 func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
 	return consume(ctx, q.b, q, h, opts)
 }
