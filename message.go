@@ -162,6 +162,31 @@ type settler interface {
 	broker() *Broker
 }
 
+// retrier is a queue or subscription, which redelivers a nacked message.
+type retrier interface{ retry(e entry) }
+
+// settleEntry sends a settled delivery's message where it goes next —
+// nowhere (ack), back through r (nack), or to its end (reject, or a nack
+// at max deliveries) — and only then counts the settlement, so that the
+// message is never missing from Stats, at worst briefly counted twice.
+func settleEntry(d *Delivery, how uint64, cause error, c *redeliveryConfig, ends *endings, r retrier) {
+	e := d.entry()
+	switch how {
+	case settledAck:
+		d.counts.acked.Add(1)
+	case settledNack:
+		if c.maxDeliveries > 0 && int(e.attempt) >= c.maxDeliveries {
+			ends.end(e, endLimited, ReasonDeliveryLimit, cause)
+		} else {
+			r.retry(e)
+		}
+		d.counts.nacked.Add(1)
+	case settledReject:
+		ends.end(e, endRejected, ReasonRejected, cause)
+		d.counts.rejected.Add(1)
+	}
+}
+
 // entry is how a queue holds a message: by value, 32 bytes, so the ring
 // allocates nothing per message.
 type entry struct {

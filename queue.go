@@ -183,23 +183,19 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		case OverflowReject:
 			q.mu.Unlock()
 			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
-		case OverflowDropNewest:
+		case OverflowDropOldest, OverflowDropNewest:
+			if q.cfg.overflow == OverflowDropOldest {
+				if old, ok := q.ready.PopOldestLeast(); ok {
+					q.dieLocked(old, endDropped, ReasonMaxLen)
+					q.acceptLocked(&e)
+					return nil
+				}
+				// All the room is taken by delayed messages: drop the new one.
+			}
 			q.published++
 			q.rememberLocked(m)
 			q.dieLocked(e, endDropped, ReasonMaxLen)
 			q.mu.Unlock()
-			return nil
-		case OverflowDropOldest:
-			old, ok := q.ready.PopOldestLeast()
-			if !ok { // all the room is taken by delayed messages
-				q.published++
-				q.rememberLocked(m)
-				q.dieLocked(e, endDropped, ReasonMaxLen)
-				q.mu.Unlock()
-				return nil
-			}
-			q.dieLocked(old, endDropped, ReasonMaxLen)
-			q.acceptLocked(&e)
 			return nil
 		}
 		// OverflowBlock.
@@ -446,24 +442,7 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 		q.inflight.remove(d)
 		q.mu.Unlock()
 	}
-	e := d.entry()
-	// Each case counts the settlement only once the message is wherever it
-	// goes next: it is never missing from Stats, at worst briefly counted
-	// twice.
-	switch how {
-	case settledAck:
-		d.counts.acked.Add(1)
-	case settledNack:
-		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-			q.ends.end(e, endLimited, ReasonDeliveryLimit, cause)
-		} else {
-			q.retry(e)
-		}
-		d.counts.nacked.Add(1)
-	case settledReject:
-		q.ends.end(e, endRejected, ReasonRejected, cause)
-		d.counts.rejected.Add(1)
-	}
+	settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
 	q.b.noteSettled(q)
 }
 
@@ -563,13 +542,7 @@ func (q *Queue) wakeProducerLocked() {
 func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
 	q.mu.Lock()
 	if w.parked {
-		for i, n := 0, list.Len(); i < n; i++ {
-			x, _ := list.PopFront()
-			if x != w {
-				list.PushBack(x)
-			}
-		}
-		w.parked = false
+		w.unlist(list)
 	} else if list == &q.consumers {
 		if q.ready.Len() > 0 {
 			q.wakeConsumerLocked()
@@ -578,10 +551,7 @@ func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
 		q.wakeProducerLocked()
 	}
 	q.mu.Unlock()
-	select {
-	case <-w.ch:
-	default:
-	}
+	w.drain()
 }
 
 // waiter is how a goroutine parks on a queue: a one-slot channel, so a
@@ -595,6 +565,27 @@ func (w *waiter) wake() {
 	w.parked = false
 	select {
 	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// unlist takes a parked w off list, keeping the others' order; the list's
+// owner holds its lock.
+func (w *waiter) unlist(list *ring.Ring[*waiter]) {
+	for i, n := 0, list.Len(); i < n; i++ {
+		x, _ := list.PopFront()
+		if x != w {
+			list.PushBack(x)
+		}
+	}
+	w.parked = false
+}
+
+// drain empties w's channel of a wake-up that came too late, so that w can
+// park again.
+func (w *waiter) drain() {
+	select {
+	case <-w.ch:
 	default:
 	}
 }

@@ -378,21 +378,7 @@ func (s *Subscription) park(ctx context.Context, w *waiter) error {
 
 // settle applies a won settlement of one of s's deliveries.
 func (s *Subscription) settle(d *Delivery, how uint64, cause error) {
-	e := d.entry()
-	switch how {
-	case settledAck:
-		d.counts.acked.Add(1)
-	case settledNack:
-		if s.cfg.maxDeliveries > 0 && int(e.attempt) >= s.cfg.maxDeliveries {
-			s.ends.end(e, endLimited, ReasonDeliveryLimit, cause)
-		} else {
-			s.retry(e)
-		}
-		d.counts.nacked.Add(1)
-	case settledReject:
-		s.ends.end(e, endRejected, ReasonRejected, cause)
-		d.counts.rejected.Add(1)
-	}
+	settleEntry(d, how, cause, &s.cfg.redeliveryConfig, &s.ends, s)
 	s.t.b.noteSettled(s.t)
 }
 

@@ -400,13 +400,7 @@ func (t *Topic) moved(s *Subscription, c uint64) {
 func (t *Topic) unpark(w *waiter, list *ring.Ring[*waiter], reader bool) {
 	t.mu.Lock()
 	if w.parked {
-		for i, n := 0, list.Len(); i < n; i++ {
-			x, _ := list.PopFront()
-			if x != w {
-				list.PushBack(x)
-			}
-		}
-		w.parked = false
+		w.unlist(list)
 		if reader {
 			t.parked.Add(-1)
 		}
@@ -417,10 +411,7 @@ func (t *Topic) unpark(w *waiter, list *ring.Ring[*waiter], reader bool) {
 			t.wakeWriters() // another publisher may use the room
 		}
 	}
-	select {
-	case <-w.ch:
-	default:
-	}
+	w.drain()
 }
 
 // startCursor returns where a subscription with cfg starts; wmu held.
