@@ -212,11 +212,11 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 			switch t.cfg.overflow {
 			case OverflowReject:
 				t.wmu.Unlock()
-				return nil, 0, fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
+				return nil, 0, t.groupFull(g)
 			case OverflowBlock:
 				t.wmu.Unlock()
 				if internal {
-					return nil, 0, fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
+					return nil, 0, t.groupFull(g)
 				}
 				if w == nil {
 					w = t.b.getWaiter()
@@ -237,18 +237,16 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 		case OverflowDropOldest:
 		case OverflowReject:
 			t.wmu.Unlock()
-			return nil, 0, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+			return nil, 0, t.ringFull()
 		case OverflowDropNewest:
 			t.dropped++
-			if t.dedup != nil {
-				t.dedup.add(m.ID, t.b.clock())
-			}
+			t.rememberLocked(m)
 			t.wmu.Unlock()
 			return nil, 0, nil
 		default: // OverflowBlock
 			if internal {
 				t.wmu.Unlock()
-				return nil, 0, fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+				return nil, 0, t.ringFull()
 			}
 			if w == nil {
 				w = t.b.getWaiter()
@@ -271,15 +269,28 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	s.seq.Store(seq)
 	t.tail.Store(seq + 1)
 	t.published++
-	if t.dedup != nil {
-		t.dedup.add(m.ID, t.b.clock())
-	}
+	t.rememberLocked(m)
 	groups := *t.groups.Load()
 	t.wmu.Unlock()
 	if t.parked.Load() > 0 {
 		t.wakeReaders()
 	}
 	return groups, seq, nil
+}
+
+// rememberLocked notes m's ID for deduplication; wmu held.
+func (t *Topic) rememberLocked(m *Message) {
+	if t.dedup != nil {
+		t.dedup.add(m.ID, t.b.clock())
+	}
+}
+
+func (t *Topic) ringFull() error {
+	return fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
+}
+
+func (t *Topic) groupFull(g *group) error {
+	return fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
 }
 
 // groupWithoutRoom returns a group whose queue is full; wmu held, so no
