@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -492,7 +493,7 @@ func (e *Exchange) route(m *Message, t *table, out []*target) ([]*target, error)
 		if len(ts) > 0 {
 			stack = append(stack, ts)
 		} else if ax, err := x.alternateExchange(); err != nil {
-			altErr = cmpOr(altErr, err)
+			altErr = cmp.Or(altErr, err)
 		} else if ax != nil && !hasSmall(xs, xmap, ax) {
 			x, ts = ax, ax.table.Load().match(m, nil)
 			continue
@@ -537,13 +538,6 @@ func (e *Exchange) alternateExchange() (*Exchange, error) {
 		return nil, invalidf("alternate exchange of %q: %q is a %s", e.name, e.cfg.alternate, d.kind())
 	}
 	return ax, nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // Sets for route: scanning a short slice beats hashing for the few
