@@ -55,7 +55,7 @@ func (q *Queue) scheduleSweepLocked(at time.Time) {
 // was first handed out, unless it has reached the max deliveries.
 func (q *Queue) sweepAckTimeouts() {
 	var expired []entry
-	q.mu.Lock()
+	q.lock()
 	q.ackSweepDue = false
 	now := time.Now()
 	for d := q.inflight.head; d != nil && !d.deadline.After(now); d = q.inflight.head {
@@ -75,6 +75,7 @@ func (q *Queue) sweepAckTimeouts() {
 			dead = append(dead, e)
 			continue
 		}
+		q.forcePlace()
 		q.ready.PushFront(e)
 		q.wakeConsumerLocked()
 	}

@@ -23,7 +23,7 @@ func (q *Queue) sweepBeforeLocked(expires int64) {
 
 // sweepExpired ends every ready message whose TTL has passed.
 func (q *Queue) sweepExpired() {
-	q.mu.Lock()
+	q.lock()
 	now := q.b.clock()
 	if q.sweepAt == 0 || q.sweepAt > now {
 		q.mu.Unlock()
@@ -31,6 +31,7 @@ func (q *Queue) sweepExpired() {
 	}
 	q.sweepAt, q.lastSweep = 0, now
 	dead, next := q.ready.removeIf(func(e entry) bool { return e.expires != 0 && e.expires <= now }, nil)
+	q.freeLocked(len(dead))
 	if next != 0 {
 		q.sweepBeforeLocked(next)
 	}

@@ -50,6 +50,7 @@ func (q *Queue) prefetchLocked(buf *prefetchBuf) {
 		if !ok {
 			break // dieLocked let go of the lock, and others took the rest
 		}
+		q.freeLocked(1)
 		if e.expires != 0 {
 			if now < 0 {
 				now = q.b.clock()
@@ -75,7 +76,7 @@ func (q *Queue) takePrefetched(ctx context.Context, w *waiter, d *Delivery, coun
 		}
 		e, _ := buf.PopFront()
 		if e.expires != 0 && q.b.clock() >= e.expires {
-			q.mu.Lock()
+			q.lock()
 			// Never handed out: it ends as expired, not unacked, after the
 			// attempts it really had.
 			q.delivered--
@@ -93,12 +94,13 @@ func (q *Queue) takePrefetched(ctx context.Context, w *waiter, d *Delivery, coun
 // unprefetch puts back, at the front in their order, the messages a
 // stopping handler goroutine took ahead and never handed out.
 func (q *Queue) unprefetch(buf *prefetchBuf) {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	for buf.Len() > 0 {
 		e, _ := buf.PopBack()
 		e.attempt--
 		q.delivered--
+		q.forcePlace()
 		q.ready.PushFront(e)
 		q.wakeConsumerLocked()
 	}

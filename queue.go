@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/ring"
@@ -20,9 +21,17 @@ import (
 // back to the front. With several consumers, or a consumer with
 // concurrency above 1, handlers run in parallel and may finish out of order.
 type Queue struct {
-	b    *Broker
-	name string
-	cfg  queueConfig
+	b      *Broker
+	name   string
+	cfg    queueConfig
+	intake *ring.MPSC[entry] // lock-free publishes; see intake.go
+	// sleepers is how many consumers are parked, read by every publish.
+	sleepers atomic.Int32
+	_        [56]byte
+	// occupied counts the places taken against the capacity: ready,
+	// scheduled, in the intake or reserved by a publisher on its way in.
+	occupied atomic.Int64
+	_        [56]byte
 
 	mu          sync.Mutex
 	ready       readyList
@@ -40,6 +49,7 @@ type Queue struct {
 	delivered   uint64
 	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
 	ackSweepDue bool         // an ack-timeout sweep is scheduled
+	unfreed     int          // places freed and not yet taken off occupied
 
 	// Settling takes no lock: it counts in the delivery's settleCounts.
 	// Unacked is what was delivered and not yet settled.
@@ -80,7 +90,7 @@ type QueueStats struct {
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
-	q := &Queue{b: b, name: name, cfg: cfg, ready: newReadyList(cfg.priorities)}
+	q := &Queue{b: b, name: name, cfg: cfg, ready: newReadyList(cfg.priorities), intake: newIntake(cfg)}
 	if cfg.dedup > 0 {
 		q.dedup = newDedupWindow(int64(cfg.dedup))
 	}
@@ -97,14 +107,14 @@ func (q *Queue) Name() string { return q.name }
 // Len returns the number of ready messages, not counting unacked ones or
 // those waiting out a back-off.
 func (q *Queue) Len() int {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	return q.ready.Len()
 }
 
 // Stats returns a snapshot of the queue's counters.
 func (q *Queue) Stats() QueueStats {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	_, acked, nacked, rejected := q.settles.sum()
 	return QueueStats{
@@ -158,13 +168,18 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		m = out
 	}
 	e := entry{m: m, seq: seq}
+	if q.fastEligible(m, internal) {
+		if done, err := q.putFast(ctx, e); done {
+			return err
+		}
+	}
 	var w *waiter
 	defer func() {
 		if w != nil {
 			q.b.putWaiter(w)
 		}
 	}()
-	q.mu.Lock()
+	q.lock()
 	for {
 		if q.closed || (!internal && q.b.draining.Load() && !q.b.fromHandler(ctx)) {
 			q.mu.Unlock()
@@ -175,7 +190,8 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			q.mu.Unlock()
 			return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
 		}
-		if q.roomLocked() {
+		q.flushFreedLocked()
+		if q.reserve() {
 			q.acceptLocked(&e)
 			return nil
 		}
@@ -186,6 +202,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		case OverflowDropOldest, OverflowDropNewest:
 			if q.cfg.overflow == OverflowDropOldest {
 				if old, ok := q.ready.PopOldestLeast(); ok {
+					// The new message takes the old one's place.
 					q.dieLocked(old, endDropped, ReasonMaxLen)
 					q.acceptLocked(&e)
 					return nil
@@ -218,30 +235,31 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
 	}
-	q.mu.Lock()
+	q.lock()
 	if q.closed {
 		q.mu.Unlock()
 		return ErrClosed
 	}
+	q.forcePlace()
 	q.acceptLocked(&entry{m: m, seq: seq})
 	return nil
 }
 
 // hasRoom reports whether a publish would find room.
 func (q *Queue) hasRoom() bool {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	return q.roomLocked()
 }
 
 // roomLocked reports whether a publish would find room: delayed messages
 // hold their place too.
-func (q *Queue) roomLocked() bool { return q.ready.Len()+q.scheduled < q.cfg.capacity }
+func (q *Queue) roomLocked() bool { return q.takenLocked() < int64(q.cfg.capacity) }
 
 // awaitRoom waits, as a parked publisher, until the queue has room, ctx
 // ends or the broker closes.
 func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
-	q.mu.Lock()
+	q.lock()
 	for !q.roomLocked() {
 		if q.closed {
 			q.mu.Unlock()
@@ -257,7 +275,7 @@ func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
 	return nil
 }
 
-// acceptLocked adds a message that has room: ready now, or after its
+// acceptLocked adds a message that holds a place: ready now, or after its
 // Delay. It unlocks q.mu.
 func (q *Queue) acceptLocked(e *entry) {
 	m := e.m
@@ -293,9 +311,10 @@ func (q *Queue) rememberLocked(m *Message) {
 
 // delayDue makes a delayed message ready, unless it expired meanwhile.
 func (q *Queue) delayDue(e entry) {
-	q.mu.Lock()
+	q.lock()
 	q.scheduled--
 	if e.expires != 0 && q.b.clock() >= e.expires {
+		q.freeLocked(1)
 		q.dieLocked(e, endExpired, ReasonExpired)
 		q.wakeProducerLocked()
 	} else {
@@ -342,13 +361,14 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 		return q.takePrefetched(ctx, w, d, counts, buf)
 	}
 	spins := 0
-	q.mu.Lock()
+	q.lock()
 	for {
 		if q.closed {
 			q.mu.Unlock()
 			return ErrClosed
 		}
 		if e, ok := q.ready.PopFront(); ok {
+			q.freeLocked(1)
 			if e.expires != 0 && q.b.clock() >= e.expires {
 				q.dieLocked(e, endExpired, ReasonExpired)
 				q.wakeProducerLocked()
@@ -380,7 +400,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			spins++
 			q.mu.Unlock()
 			runtime.Gosched()
-			q.mu.Lock()
+			q.lock()
 			continue
 		}
 		spins = 0
@@ -396,6 +416,15 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*waiter]) error {
 	list.PushBack(w)
 	w.parked = true
+	if list == &q.consumers {
+		q.noteSleepersLocked()
+		// A publish that went through the intake before it could see this
+		// consumer parked is in the intake now: look once more.
+		if q.drainLocked() > 0 {
+			q.unparkLocked(w, list)
+			return nil
+		}
+	}
 	q.mu.Unlock()
 	select {
 	case <-w.ch:
@@ -403,8 +432,19 @@ func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*wait
 		q.abandon(w, list)
 		return ctx.Err()
 	}
-	q.mu.Lock()
+	q.lock()
 	return nil
+}
+
+// unparkLocked takes w, which has not slept, off list, or swallows the
+// wake-up it was already sent.
+func (q *Queue) unparkLocked(w *waiter, list *ring.Ring[*waiter]) {
+	if w.parked {
+		w.unlist(list)
+		q.noteSleepersLocked()
+	} else {
+		w.drain()
+	}
 }
 
 // maxSpins bounds how often take yields before it parks.
@@ -417,7 +457,8 @@ var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 // idleLocked reports whether the queue holds nothing: no ready, unacked,
 // delayed or dying message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0
+	return q.ready.Len() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0 &&
+		q.takenLocked() == 0 // no publisher between its reservation and the intake
 }
 
 // dieLocked ends e, which the caller has taken out of the queue, with q.mu
@@ -428,7 +469,7 @@ func (q *Queue) dieLocked(e entry, how ending, reason string) {
 	q.dying++
 	q.mu.Unlock()
 	q.ends.end(e, how, reason, nil)
-	q.mu.Lock()
+	q.lock()
 	q.dying--
 	if q.b.watched() && q.idleLocked() {
 		q.b.signalQuiet()
@@ -456,11 +497,12 @@ func (q *Queue) retry(e entry) {
 		if q.b.sched.At(time.Now().Add(wait), timed{q: q, e: e, kind: timedRetry}) {
 			return
 		}
-		q.mu.Lock()
+		q.lock()
 		q.delayed-- // the broker closed: keep the message as ready
 	} else {
-		q.mu.Lock()
+		q.lock()
 	}
+	q.forcePlace()
 	q.readyLocked(e)
 	q.mu.Unlock()
 }
@@ -477,30 +519,31 @@ func backoff(c redeliveryConfig, attempt int) time.Duration {
 
 // retryDue puts a message whose back-off has passed at the back of the queue.
 func (q *Queue) retryDue(e entry) {
-	q.mu.Lock()
+	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
 		q.dieLocked(e, endExpired, ReasonExpired)
 	} else {
+		q.forcePlace()
 		q.readyLocked(e)
 	}
 	q.mu.Unlock()
 }
 
 func (q *Queue) idle() bool {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	return q.idleLocked()
 }
 
 func (q *Queue) activity() uint64 {
-	q.mu.Lock()
+	q.lock()
 	defer q.mu.Unlock()
 	return q.published
 }
 
 func (q *Queue) wakeAll() {
-	q.mu.Lock()
+	q.lock()
 	q.wakeAllLocked()
 	q.mu.Unlock()
 }
@@ -508,7 +551,7 @@ func (q *Queue) wakeAll() {
 // close wakes every parked consumer and producer; they see closed and
 // return ErrClosed.
 func (q *Queue) close() {
-	q.mu.Lock()
+	q.lock()
 	q.closed = true
 	q.wakeAllLocked()
 	q.mu.Unlock()
@@ -526,6 +569,7 @@ func (q *Queue) wakeAllLocked() {
 
 func (q *Queue) wakeConsumerLocked() {
 	if w, ok := q.consumers.PopFront(); ok {
+		q.noteSleepersLocked()
 		w.wake()
 	}
 }
@@ -540,9 +584,10 @@ func (q *Queue) wakeProducerLocked() {
 // abandon unparks w after its context ended. If w had already been woken,
 // the wake-up was meant for whoever can use it, so it is passed on.
 func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
-	q.mu.Lock()
+	q.lock()
 	if w.parked {
 		w.unlist(list)
+		q.noteSleepersLocked()
 	} else if list == &q.consumers {
 		if q.ready.Len() > 0 {
 			q.wakeConsumerLocked()

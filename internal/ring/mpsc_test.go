@@ -1,0 +1,67 @@
+package ring
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func TestMPSCFullAndEmpty(t *testing.T) {
+	q := NewMPSC[int](3) // rounds up to 4
+	if _, ok := q.TryPop(); ok {
+		t.Fatal("TryPop on an empty queue reported a value")
+	}
+	for lap := range 3 { // wrap around the slots several times
+		for i := range 4 {
+			if !q.TryPush(lap*10 + i) {
+				t.Fatalf("lap %d: push %d refused below capacity", lap, i)
+			}
+		}
+		if q.TryPush(99) {
+			t.Fatalf("lap %d: push accepted into a full queue", lap)
+		}
+		for i := range 4 {
+			v, ok := q.TryPop()
+			if !ok || v != lap*10+i {
+				t.Fatalf("lap %d: TryPop = %d, %v; want %d, true", lap, v, ok, lap*10+i)
+			}
+		}
+		if _, ok := q.TryPop(); ok {
+			t.Fatalf("lap %d: TryPop on a drained queue reported a value", lap)
+		}
+	}
+}
+
+// TestMPSCConcurrentProducers pushes from several goroutines while one
+// consumer pops: every value arrives once, each producer's in its order.
+func TestMPSCConcurrentProducers(t *testing.T) {
+	const producers, per = 4, 20000
+	q := NewMPSC[[2]int](64)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range per {
+				for !q.TryPush([2]int{p, i}) {
+					runtime.Gosched() // full: let the consumer catch up
+				}
+			}
+		})
+	}
+	next := make([]int, producers)
+	for got := 0; got < producers*per; {
+		v, ok := q.TryPop()
+		if !ok {
+			runtime.Gosched()
+			continue
+		}
+		if v[1] != next[v[0]] {
+			t.Fatalf("producer %d: got %d, want %d", v[0], v[1], next[v[0]])
+		}
+		next[v[0]]++
+		got++
+	}
+	wg.Wait()
+	if _, ok := q.TryPop(); ok {
+		t.Fatal("a value arrived beyond what was pushed")
+	}
+}
