@@ -116,8 +116,8 @@ func (b *Broker) consumeResult(ctx context.Context, err error) error {
 // A subscription that lagged reports it on the next delivery's Missed.
 func work(ctx context.Context, b *Broker, src source, h Handler, batch int) error {
 	w := newWaiter()
-	var d Delivery
-	counts := new(settleCounts)
+	own := new(workerState)
+	d, counts := &own.d, &own.counts
 	src.addWorker(counts)
 	defer src.removeWorker(counts)
 	var buf *prefetchBuf
@@ -133,7 +133,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := src.take(ctx, w, &d, counts, buf); err != nil {
+		if err := src.take(ctx, w, d, counts, buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
 				missed += lag.Missed
 				continue
@@ -141,9 +141,20 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 			return err
 		}
 		d.Missed, missed = missed, 0
-		err := b.call(ctx, h, &d)
-		settleByResult(&d, err)
+		err := b.call(ctx, h, d)
+		settleByResult(d, err)
 	}
+}
+
+// workerState is what a handler goroutine writes for every message, on
+// cache lines of its own: with handler goroutines on several cores,
+// sharing a line with another's Delivery would make every settle a cache
+// miss.
+type workerState struct {
+	_      [64]byte
+	d      Delivery
+	counts settleCounts
+	_      [64]byte
 }
 
 // settleByResult settles d as its handler's result says, unless the
