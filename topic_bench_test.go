@@ -46,21 +46,19 @@ func benchFanoutHerald(b *testing.B, n int) {
 	br := New()
 	defer br.Close()
 	t, _ := br.Topic("bench", WithCapacity(benchCapacity))
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for range n {
-		sub, _ := t.Subscribe()
-		count := 0
-		defer consumeN(b, subSource{sub}, func(ctx context.Context, d *Delivery) error {
-			if count++; count == b.N {
-				wg.Done()
-			}
-			return nil
-		})()
+	subs := make([]*Subscription, n)
+	for i := range subs {
+		subs[i], _ = t.Subscribe()
+		defer consumeN(b, subSource{subs[i]}, ackAll)()
 	}
 	ctx := context.Background()
 	for range b.N {
 		t.Publish(ctx, &Message{Body: benchBody})
 	}
-	wg.Wait()
+	waitHandled(b, br, uint64(n*b.N), func() (acked uint64) {
+		for _, s := range subs {
+			acked += s.Stats().Acked
+		}
+		return acked
+	})
 }
