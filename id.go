@@ -14,19 +14,27 @@ import (
 const (
 	idPrefixLen = 8
 	idSeqLen    = 16
-	idLen       = idPrefixLen + 1 + idSeqLen
 	idBlockSize = 64
 )
 
 var (
 	idPrefix = newIDPrefix()
-	idSeq    atomic.Uint64
-	idBlock  atomic.Pointer[idBlockT]
+	// messageIDs are Message.ID and CorrelationID; replyNames name the
+	// private reply destinations of requests.
+	messageIDs = idSource{prefix: idPrefix + "-"}
+	replyNames = idSource{prefix: replyPrefix + idPrefix + "-"}
 )
 
-type idBlockT struct {
+// idSource hands out prefix + a 16-hex-digit sequence number.
+type idSource struct {
+	prefix string
+	seq    atomic.Uint64
+	block  atomic.Pointer[idBlock]
+}
+
+type idBlock struct {
 	first uint64 // sequence number of the block's first ID
-	text  string // idBlockSize IDs of idLen bytes, back to back
+	text  string // idBlockSize IDs back to back
 }
 
 func newIDPrefix() string {
@@ -36,40 +44,46 @@ func newIDPrefix() string {
 }
 
 // nextID returns a new message ID.
-func nextID() string {
-	n := idSeq.Add(1)
+func nextID() string { return messageIDs.next() }
+
+// next returns the source's next ID.
+func (s *idSource) next() string {
+	n := s.seq.Add(1)
 	first := n - n%idBlockSize
-	blk := idBlock.Load()
+	blk := s.block.Load()
 	if blk == nil || blk.first != first {
-		blk = makeIDBlock(first)
-		// Publishers that race at a block boundary each build the same
+		blk = s.makeBlock(first)
+		// Callers that race at a block boundary each build the same
 		// block; keeping whichever lands is harmless.
-		if cur := idBlock.Load(); cur == nil || cur.first < first {
-			idBlock.CompareAndSwap(cur, blk)
+		if cur := s.block.Load(); cur == nil || cur.first < first {
+			s.block.CompareAndSwap(cur, blk)
 		}
 	}
-	i := int(n-first) * idLen
-	return blk.text[i : i+idLen]
+	size := s.idLen()
+	i := int(n-first) * size
+	return blk.text[i : i+size]
 }
 
-func makeIDBlock(first uint64) *idBlockT {
+func (s *idSource) idLen() int { return len(s.prefix) + idSeqLen }
+
+func (s *idSource) makeBlock(first uint64) *idBlock {
 	const hex = "0123456789abcdef"
 	// first is a multiple of idBlockSize (64), so within a block only the
 	// last two hex digits change: format the first ID once, then copy it
 	// and rewrite those two.
-	var tmpl [idLen]byte
-	copy(tmpl[:], idPrefix)
-	tmpl[idPrefixLen] = '-'
-	for j, seq := idLen-1, first; j > idPrefixLen; j-- {
+	size := s.idLen()
+	tmpl := make([]byte, size)
+	copy(tmpl, s.prefix)
+	for j, seq := size-1, first; j >= len(s.prefix); j-- {
 		tmpl[j] = hex[seq&0xf]
 		seq >>= 4
 	}
-	buf := make([]byte, idBlockSize*idLen)
+	buf := make([]byte, idBlockSize*size)
 	for k := range idBlockSize {
-		b := buf[k*idLen : (k+1)*idLen]
-		copy(b, tmpl[:])
+		b := buf[k*size : (k+1)*size]
+		copy(b, tmpl)
 		low := byte(first) + byte(k)
-		b[idLen-2], b[idLen-1] = hex[low>>4], hex[low&0xf]
+		b[size-2], b[size-1] = hex[low>>4], hex[low&0xf]
 	}
-	return &idBlockT{first: first, text: string(buf)}
+	return &idBlock{first: first, text: string(buf)}
 }

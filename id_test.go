@@ -2,6 +2,7 @@ package herald
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -16,21 +17,31 @@ func TestIDsUniqueAndOrderedAcrossBlocks(t *testing.T) {
 		if id <= prev {
 			t.Fatalf("ID %q not after %q", id, prev)
 		}
-		if len(id) != idLen {
-			t.Fatalf("ID %q has length %d, want %d", id, len(id), idLen)
+		if want := idPrefixLen + 1 + idSeqLen; len(id) != want {
+			t.Fatalf("ID %q has length %d, want %d", id, len(id), want)
 		}
 		seen[id], prev = true, id
 	}
 }
 
 func TestIDBlockMatchesSequence(t *testing.T) {
-	for _, first := range []uint64{0, 64, 192, 0xff40, 1<<40 + 0xc0} {
-		blk := makeIDBlock(first)
-		for k := range uint64(idBlockSize) {
-			want := fmt.Sprintf("%s-%016x", idPrefix, first+k)
-			if got := blk.text[k*idLen : (k+1)*idLen]; got != want {
-				t.Fatalf("block %#x ID %d = %q, want %q", first, k, got, want)
+	for _, src := range []*idSource{&messageIDs, &replyNames} {
+		for _, first := range []uint64{0, 64, 192, 0xff40, 1<<40 + 0xc0} {
+			blk := src.makeBlock(first)
+			size := uint64(src.idLen())
+			for k := range uint64(idBlockSize) {
+				want := fmt.Sprintf("%s%016x", src.prefix, first+k)
+				if got := blk.text[k*size : (k+1)*size]; got != want {
+					t.Fatalf("block %#x ID %d = %q, want %q", first, k, got, want)
+				}
 			}
 		}
+	}
+}
+
+func TestReplyNamesAreReserved(t *testing.T) {
+	name := replyNames.next()
+	if !strings.HasPrefix(name, replyPrefix) || name == replyNames.next() {
+		t.Fatalf("reply name %q: want a fresh name starting with %q", name, replyPrefix)
 	}
 }

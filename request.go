@@ -45,8 +45,8 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 		return nil, err
 	}
 	select {
-	case reply := <-box.ch:
-		return reply, nil
+	case <-box.done:
+		return box.reply, nil // set before done was closed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.ctx.Done():
@@ -80,14 +80,16 @@ type replyBoxes struct {
 	boxes map[string]*replyBox
 }
 
-// replyBox holds the one reply a request waits for.
+// replyBox holds the one reply a request waits for. The first reply wins.
 type replyBox struct {
-	name string
-	ch   chan *Message // capacity 1: the first reply wins
+	name  string
+	done  chan struct{} // closed when reply is set
+	mu    sync.Mutex
+	reply *Message
 }
 
 func (r *replyBoxes) open() *replyBox {
-	box := &replyBox{name: replyPrefix + nextID(), ch: make(chan *Message, 1)}
+	box := &replyBox{name: replyNames.next(), done: make(chan struct{})}
 	r.mu.Lock()
 	if r.boxes == nil {
 		r.boxes = map[string]*replyBox{}
@@ -123,10 +125,12 @@ func (r *replyBoxes) len() int {
 func (box *replyBox) kind() string { return "reply destination" }
 
 func (box *replyBox) put(_ context.Context, m *Message, _ bool) error {
-	select {
-	case box.ch <- m:
-	default: // a reply is already there: the first wins
+	box.mu.Lock()
+	if box.reply == nil {
+		box.reply = m
+		close(box.done)
 	}
+	box.mu.Unlock()
 	return nil
 }
 
