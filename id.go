@@ -3,6 +3,7 @@ package herald
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"strings"
 	"sync/atomic"
 )
 
@@ -69,21 +70,22 @@ func (s *idSource) idLen() int { return len(s.prefix) + idSeqLen }
 func (s *idSource) makeBlock(first uint64) *idBlock {
 	const hex = "0123456789abcdef"
 	// first is a multiple of idBlockSize (64), so within a block only the
-	// last two hex digits change: format the first ID once, then copy it
-	// and rewrite those two.
+	// last two hex digits change: format the first ID once, then write it
+	// again and again with those two rewritten.
 	size := s.idLen()
-	tmpl := make([]byte, size)
+	tmpl := make([]byte, size-2, size)
 	copy(tmpl, s.prefix)
-	for j, seq := size-1, first; j >= len(s.prefix); j-- {
+	for j, seq := size-3, first>>8; j >= len(s.prefix); j-- {
 		tmpl[j] = hex[seq&0xf]
 		seq >>= 4
 	}
-	buf := make([]byte, idBlockSize*size)
+	var text strings.Builder // its String does not copy
+	text.Grow(idBlockSize * size)
 	for k := range idBlockSize {
-		b := buf[k*size : (k+1)*size]
-		copy(b, tmpl)
 		low := byte(first) + byte(k)
-		b[size-2], b[size-1] = hex[low>>4], hex[low&0xf]
+		text.Write(tmpl)
+		text.WriteByte(hex[low>>4])
+		text.WriteByte(hex[low&0xf])
 	}
-	return &idBlock{first: first, text: string(buf)}
+	return &idBlock{first: first, text: text.String()}
 }
