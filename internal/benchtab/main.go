@@ -2,9 +2,14 @@
 // markdown table comparing each benchmark's "herald" sub-benchmark with its
 // "chan" baseline from the same run:
 //
-//	go test -run '^$' -bench . -count 5 . | go run ./internal/benchtab
+//	for i in 1 2 3 4 5; do go test -run '^$' -bench . -count 1 .; done | go run ./internal/benchtab
 //
-// With -count above 1 it keeps the median ns/op of each.
+// It pairs the i-th herald result of a benchmark with its i-th chan result
+// and reports the median of those ratios, with their range, beside the
+// median ns/op of each side. Run rounds of -count 1, as above, rather than
+// one -count 5: go test runs the five of one sub-benchmark back to back,
+// so a chan result and its herald pair would be measured seconds apart,
+// and a shared machine changes speed on that scale.
 package main
 
 import (
@@ -57,8 +62,8 @@ func run(in io.Reader, out io.Writer) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "| benchmark | chan ns/op | herald ns/op | herald / chan | chan allocs/op | herald allocs/op |")
-	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(out, "| benchmark | chan ns/op | herald ns/op | herald / chan | ratio range | chan allocs/op | herald allocs/op |")
+	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, name := range order {
 		base, ok := strings.CutSuffix(name, "/herald")
 		if !ok {
@@ -68,9 +73,14 @@ func run(in io.Reader, out io.Writer) error {
 		if c == nil {
 			continue
 		}
-		hn, cn := median(h.ns), median(c.ns)
-		fmt.Fprintf(out, "| %s | %.0f | %.0f | %.2f× | %s | %s |\n",
-			strings.TrimPrefix(base, "Benchmark"), cn, hn, hn/cn, c.allocs, h.allocs)
+		var ratios []float64
+		for i := range min(len(h.ns), len(c.ns)) {
+			ratios = append(ratios, h.ns[i]/c.ns[i])
+		}
+		sort.Float64s(ratios)
+		fmt.Fprintf(out, "| %s | %.0f | %.0f | %.2f× | %.2f–%.2f | %s | %s |\n",
+			strings.TrimPrefix(base, "Benchmark"), median(c.ns), median(h.ns),
+			median(ratios), ratios[0], ratios[len(ratios)-1], c.allocs, h.allocs)
 	}
 	return nil
 }

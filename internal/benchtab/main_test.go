@@ -20,8 +20,8 @@ PASS
 	if err := run(strings.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
-	// Medians: chan 100, herald 150.
-	want := "| Queue1to1 | 100 | 150 | 1.50× | 1 | 1 |"
+	// Medians: chan 100, herald 150; ratios of the pairs 1.5, 1.08, 5.
+	want := "| Queue1to1 | 100 | 150 | 1.50× | 1.08–5.00 | 1 | 1 |"
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("table:\n%s\nwant a row %q", out.String(), want)
 	}
