@@ -44,6 +44,18 @@ func (q *Queue) lock() {
 	q.drainLocked()
 }
 
+// lockToTake locks q.mu for a consumer, draining the intake only when no
+// message is ready: whatever is in the intake is newer than everything
+// ready, because every push to the back of the ready list drains it first.
+// So a consumer that is behind does not touch the cache lines publishers
+// are writing; a publisher that finds the intake full drains it.
+func (q *Queue) lockToTake() {
+	q.mu.Lock()
+	if q.ready.Len() == 0 {
+		q.drainLocked()
+	}
+}
+
 // drainLocked moves every completed intake publish to the back of the
 // ready list and reports how many it moved.
 func (q *Queue) drainLocked() int {

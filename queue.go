@@ -361,7 +361,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 		return q.takePrefetched(ctx, w, d, counts, buf)
 	}
 	spins := 0
-	q.lock()
+	q.lockToTake()
 	for {
 		if q.closed {
 			q.mu.Unlock()
@@ -384,6 +384,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 				return nil
 			}
 			if buf != nil {
+				q.drainLocked()
 				q.prefetchLocked(buf)
 			}
 			q.mu.Unlock()
@@ -400,7 +401,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			spins++
 			q.mu.Unlock()
 			runtime.Gosched()
-			q.lock()
+			q.lockToTake()
 			continue
 		}
 		spins = 0
