@@ -5,18 +5,22 @@
 //	go run ./cmd/peertable                  # runs go test -bench itself
 //	go test -run '^$' -bench . -v . | go run ./cmd/peertable -stdin
 //
-// It runs
+// It runs, three times over,
 //
-//	go test -run '^$' -bench '^Benchmark(Peers|EventBusSync)$' -v -count 3 -benchtime 1s github.com/heraldmq/herald/benchmarks
+//	go test -run '^$' -bench '^Benchmark(Peers|EventBusSync)$' -v -count 1 -benchtime 1s github.com/heraldmq/herald/benchmarks
 //
 // copying go test's output to standard error as it goes, and keeps the
-// median of each benchmark's runs. -v makes go test print why a peer was
+// median of each benchmark's runs. Rounds of -count 1, rather than one
+// -count 3, put the runs of herald and of its peers close together in
+// time: a shared machine changes speed from one minute to the next, and
+// go test -count runs the repeats of one benchmark back to back. -v makes go test print why a peer was
 // skipped ("n/a: ...", "dropped: ..."); without it a missing peer shows as
 // n/a.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"flag"
 	"fmt"
@@ -41,39 +45,37 @@ var targets = map[string]float64{"watermill": 50, "nats": 10, "eventbus": 20}
 
 func main() {
 	stdin := flag.Bool("stdin", false, "read go test -bench output from standard input instead of running it")
-	count := flag.Int("count", 3, "go test -count: runs of each benchmark, of which the median is kept")
+	count := flag.Int("count", 3, "rounds of go test -count 1: runs of each benchmark, of which the median is kept")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	bench := flag.String("bench", "^Benchmark(Peers|EventBusSync)$", "go test -bench")
 	flag.Parse()
 
 	var in io.Reader = os.Stdin
-	var cmd *exec.Cmd
+	var runErr error
 	if !*stdin {
-		cmd = exec.Command("go", "test", "-run", "^$", "-bench", *bench, "-v",
-			"-count", strconv.Itoa(*count), "-benchtime", *benchtime, pkg)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			fatal(err)
+		var out bytes.Buffer
+		for round := 1; round <= *count && runErr == nil; round++ {
+			cmd := exec.Command("go", "test", "-run", "^$", "-bench", *bench, "-v",
+				"-count", "1", "-benchtime", *benchtime, pkg)
+			cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, os.Stderr), os.Stderr
+			fmt.Fprintf(os.Stderr, "peertable: round %d of %d: %s\n", round, *count, strings.Join(cmd.Args, " "))
+			if err := cmd.Run(); err != nil {
+				runErr = fmt.Errorf("go test: %w", err)
+			}
 		}
-		if err := cmd.Start(); err != nil {
-			fatal(err)
-		}
-		in = io.TeeReader(out, os.Stderr)
-		fmt.Fprintf(os.Stderr, "peertable: %s\n", strings.Join(cmd.Args, " "))
+		in = &out
 	}
 	res, err := parse(in)
 	if err != nil {
 		fatal(err)
 	}
-	if cmd != nil {
-		if err := cmd.Wait(); err != nil {
-			render(os.Stdout, res)
-			fatal(fmt.Errorf("go test: %w", err))
-		}
-		res.setup = fmt.Sprintf("-count %d -benchtime %s", *count, *benchtime)
+	if !*stdin {
+		res.setup = fmt.Sprintf("%d rounds of -count 1 -benchtime %s", *count, *benchtime)
 	}
 	render(os.Stdout, res)
+	if runErr != nil {
+		fatal(runErr)
+	}
 }
 
 func fatal(err error) {
