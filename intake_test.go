@@ -75,3 +75,63 @@ func TestIntakeAndLockedPublishesKeepOrder(t *testing.T) {
 	}
 	wantBodies(t, receiveBodies(t, q, len(want)), want...)
 }
+
+// Publishers racing Shutdown on the lock-free path: every publish that
+// returned nil is handled before Shutdown returns, and every other one
+// returned ErrClosed.
+func TestIntakePublishesRacingShutdownAreAllHandled(t *testing.T) {
+	for round := range 20 {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithCapacity(64))
+		var handled sync.Map
+		var count atomic.Int64
+		flowing := make(chan struct{})
+		consumed := make(chan error, 1)
+		go func() {
+			consumed <- q.Consume(context.Background(), func(_ context.Context, d *Delivery) error {
+				if _, dup := handled.LoadOrStore(d.ID, true); dup {
+					t.Errorf("round %d: %s handled twice", round, d.ID)
+				}
+				if count.Add(1) == 200 {
+					close(flowing)
+				}
+				return nil
+			}, WithConcurrency(2))
+		}()
+		var accepted sync.Map
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					m := NewMessage(nil)
+					switch err := q.Publish(context.Background(), m); {
+					case err == nil:
+						accepted.Store(m.ID, true)
+					case errors.Is(err, ErrClosed):
+						return
+					default:
+						t.Errorf("Publish: %v", err)
+						return
+					}
+				}
+			})
+		}
+		<-flowing // shut down with publishes in full flow
+		if err := b.Shutdown(context.Background()); err != nil {
+			t.Fatalf("round %d: Shutdown: %v", round, err)
+		}
+		wg.Wait()
+		if err := <-consumed; err != nil {
+			t.Fatalf("round %d: Consume returned %v after Shutdown", round, err)
+		}
+		accepted.Range(func(id, _ any) bool {
+			if _, ok := handled.Load(id); !ok {
+				t.Errorf("round %d: %s was accepted and never handled", round, id)
+			}
+			return true
+		})
+		if s := q.Stats(); s.Published != s.Acked || s.Ready != 0 {
+			t.Fatalf("round %d: after Shutdown %+v", round, s)
+		}
+	}
+}
