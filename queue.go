@@ -420,17 +420,17 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 // if it returns nil, on return. If ctx ends first it returns ctx.Err() with
 // q.mu released.
 func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*waiter]) error {
-	list.PushBack(w)
-	w.parked = true
 	if list == &q.consumers {
-		q.noteSleepersLocked()
-		// A publish that went through the intake before it could see this
-		// consumer parked is in the intake now: look once more.
+		// Tell publishers first, then look at the intake once more: a
+		// publish that did not see this consumer parking is in it by now.
+		q.sleepers.Store(int32(list.Len() + 1))
 		if q.drainLocked() > 0 {
-			q.unparkLocked(w, list)
+			q.noteSleepersLocked()
 			return nil
 		}
 	}
+	list.PushBack(w)
+	w.parked = true
 	q.mu.Unlock()
 	select {
 	case <-w.ch:
@@ -440,17 +440,6 @@ func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*wait
 	}
 	q.lock()
 	return nil
-}
-
-// unparkLocked takes w, which has not slept, off list, or swallows the
-// wake-up it was already sent.
-func (q *Queue) unparkLocked(w *waiter, list *ring.Ring[*waiter]) {
-	if w.parked {
-		w.unlist(list)
-		q.noteSleepersLocked()
-	} else {
-		w.drain()
-	}
 }
 
 // maxSpins bounds how often take yields before it parks.
