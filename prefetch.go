@@ -6,16 +6,20 @@ import (
 	"github.com/heraldmq/herald/internal/ring"
 )
 
-// WithPrefetch lets one consumer of a queue hold up to n unacked messages
+// WithPrefetch lets one consumer hold up to n unacked messages
 // (RabbitMQ's prefetch): each of its handler goroutines takes up to
-// n/concurrency ready messages at a time, never more than half of those
-// ready, so that it locks the queue once for several messages. The
-// messages it holds count as Unacked and stay out of other consumers'
-// reach until handled, in the order taken; if the consumer stops first,
-// they go back to the front of the queue, their attempt not counted. A
-// queue with an ack timeout, and topic subscriptions, take one at a time.
-// Default and minimum: the concurrency (one message per handler). Given
-// twice, the last wins.
+// n/concurrency messages at a time, so that it pays once for several.
+//
+// From a queue it takes at most half of those ready, locking the queue
+// once; the messages it holds stay out of other consumers' reach until
+// handled, in the order taken, and if the consumer stops first they go
+// back to the front of the queue, their attempt not counted. From a topic
+// subscription it claims that many published messages with one move of
+// the cursor; if the consumer stops first, the subscription redelivers
+// them, their attempt not counted. Either way the messages held count as
+// Delivered and Unacked. A queue or subscription with an ack timeout takes
+// one at a time. Default and minimum: the concurrency (one message per
+// handler). Given twice, the last wins.
 func WithPrefetch(n int) ConsumeOption { return prefetchOption(n) }
 
 type prefetchOption int
@@ -25,10 +29,18 @@ func (o prefetchOption) applyConsume(c *consumeConfig) { c.prefetch = int(o) }
 // prefetchBuf holds the messages a handler goroutine took ahead.
 type prefetchBuf struct {
 	ring.Ring[entry]
-	max int // messages taken at once, the one handed out included
+	max   int         // messages taken at once, the one handed out included
+	ahead []readAhead // a subscription's reads before it claims them
 }
 
-// prefetcher is a source that can take messages ahead: a queue.
+// readAhead is a message a subscription read from its topic's ring.
+type readAhead struct {
+	m  *Message
+	at int64 // broker clock at publish, with a max age
+}
+
+// prefetcher is a source that can take messages ahead: a queue or a
+// plain subscription.
 type prefetcher interface {
 	prefetchBuf(batch int) *prefetchBuf // nil when it does not prefetch
 	unprefetch(buf *prefetchBuf)
@@ -104,4 +116,78 @@ func (q *Queue) unprefetch(buf *prefetchBuf) {
 		q.ready.PushFront(e)
 		q.wakeConsumerLocked()
 	}
+}
+
+func (s *Subscription) prefetchBuf(batch int) *prefetchBuf {
+	if s.cfg.ackTimeout > 0 {
+		return nil // each delivery's timeout must start when it is handed out
+	}
+	return &prefetchBuf{max: batch, ahead: make([]readAhead, 0, batch)}
+}
+
+// claimAhead claims, with one move of the cursor from c, message c (m,
+// published at at) and the ones after it up to tail and buf.max, keeping
+// in buf those not past the topic's max age.
+func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *settleCounts, buf *prefetchBuf) {
+	t := s.t
+	ahead := append(buf.ahead[:0], readAhead{m, at})
+	for seq := c + 1; seq < min(tail, c+uint64(buf.max)); seq++ {
+		m, at, ok := t.read(seq)
+		if !ok {
+			break // overwritten: the next take reports the lag
+		}
+		ahead = append(ahead, readAhead{m, at})
+	}
+	n := uint64(len(ahead))
+	// Counted before the cursor moves, as take does for one message.
+	counts.delivered.Add(n)
+	if !s.cursor.CompareAndSwap(c, c+n) {
+		counts.delivered.Add(-n)
+		return // another handler of this subscription moved it
+	}
+	t.moved(s, c+n)
+	now := int64(-1)
+	for i, r := range ahead {
+		if t.cfg.maxAge > 0 {
+			if now < 0 {
+				now = t.b.clock()
+			}
+			if now-r.at > int64(t.cfg.maxAge) {
+				s.ends.expired.Add(1)
+				counts.delivered.Add(^uint64(0))
+				continue
+			}
+		}
+		buf.PushBack(entry{m: r.m, attempt: 1, seq: c + uint64(i)})
+	}
+	clear(ahead) // let go of the messages
+}
+
+// unprefetch hands the messages a stopping handler goroutine claimed and
+// never handed out back to the subscription, as its next deliveries, or
+// counts them dropped if it is closed.
+func (s *Subscription) unprefetch(buf *prefetchBuf) {
+	n := buf.Len()
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.settles.shared.delivered.Add(-uint64(n)) // never handed out
+	closed := s.closed.Load()
+	for buf.Len() > 0 {
+		e, _ := buf.PopBack()
+		if !closed {
+			e.attempt--
+			s.retries.PushFront(e)
+		}
+	}
+	if !closed {
+		s.retryN.Add(int32(n))
+	}
+	s.mu.Unlock()
+	if closed {
+		s.ends.dropped.Add(uint64(n))
+		return
+	}
+	s.t.wakeReaders()
 }

@@ -271,10 +271,9 @@ func (s *Subscription) memberErr(err error) error {
 }
 
 // take waits for the subscription's next delivery: a redelivery whose
-// back-off is over, else the message at the cursor.
-// A subscription's messages stay in the ring until read, so it does not
-// prefetch: buf is unused.
-func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, _ *prefetchBuf) error {
+// back-off is over, else the next message claimed ahead into buf, else the
+// message at the cursor (with buf, every message up to buf.max from it).
+func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, buf *prefetchBuf) error {
 	t := s.t
 	for {
 		switch {
@@ -298,6 +297,14 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 			}
 			continue
 		}
+		if buf != nil && buf.Len() > 0 {
+			e, _ := buf.PopFront()
+			d.reset(s, e, counts)
+			if s.cfg.transform != nil && !t.b.transformDelivery(s.cfg.transform, d) {
+				continue
+			}
+			return nil
+		}
 		c, tail := s.cursor.Load(), t.tail.Load()
 		if c < tail {
 			m, at, ok := t.read(c)
@@ -305,6 +312,10 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				if err := s.skipLost(c); err != nil {
 					return err
 				}
+				continue
+			}
+			if buf != nil {
+				s.claimAhead(c, tail, m, at, counts, buf)
 				continue
 			}
 			// Count the delivery before moving the cursor past it: in

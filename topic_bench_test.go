@@ -41,7 +41,7 @@ func benchFanoutChan(b *testing.B, n int) {
 	wg.Wait()
 }
 
-func benchFanoutHerald(b *testing.B, n int) {
+func benchFanoutHerald(b *testing.B, n int, opts ...ConsumeOption) {
 	b.ReportAllocs()
 	br := New()
 	defer br.Close()
@@ -49,7 +49,7 @@ func benchFanoutHerald(b *testing.B, n int) {
 	subs := make([]*Subscription, n)
 	for i := range subs {
 		subs[i], _ = t.Subscribe()
-		defer consumeN(b, subSource{subs[i]}, ackAll)()
+		defer consumeN(b, subSource{subs[i]}, ackAll, opts...)()
 	}
 	ctx := context.Background()
 	for range b.N {
@@ -61,4 +61,15 @@ func benchFanoutHerald(b *testing.B, n int) {
 		}
 		return acked
 	})
+}
+
+// BenchmarkSubscriptionPrefetch is BenchmarkTopicFanout's herald side for 8
+// subscriptions with each consumer claiming up to 64 messages at a time,
+// to show what batching buys.
+func BenchmarkSubscriptionPrefetch(b *testing.B) {
+	for _, prefetch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("prefetch=%d", prefetch), func(b *testing.B) {
+			benchFanoutHerald(b, 8, WithPrefetch(prefetch))
+		})
+	}
 }
