@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/heraldmq/herald"
@@ -167,4 +168,41 @@ func ExampleDelivery() {
 	// second settle: herald: delivery already settled
 	// resize image attempt 2
 	// dead: resize image rejected after 2
+}
+
+// WithPrefetch lets a consumer take several messages per visit to the
+// queue; the ones it holds count as Unacked and wait for its handlers,
+// out of other consumers' reach.
+func ExampleWithPrefetch() {
+	b := herald.New()
+	defer b.Close()
+	jobs, _ := b.Queue("jobs")
+	ctx := context.Background()
+	for i := 1; i <= 10; i++ {
+		jobs.Publish(ctx, herald.NewMessage(i))
+	}
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	consumer, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		jobs.Consume(consumer, func(context.Context, *herald.Delivery) error {
+			once.Do(func() { close(started); <-release })
+			return nil
+		}, herald.WithPrefetch(4))
+	}()
+	<-started // the first handler call holds on
+	s := jobs.Stats()
+	fmt.Println("held by the consumer:", s.Unacked, "ready for others:", s.Ready)
+
+	close(release)
+	b.WaitIdle(ctx)
+	fmt.Println("acked:", jobs.Stats().Acked)
+	stop()
+	<-done
+	// Output:
+	// held by the consumer: 4 ready for others: 6
+	// acked: 10
 }
