@@ -138,14 +138,9 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 		}
 		ahead = append(ahead, readAhead{m, at})
 	}
-	n := uint64(len(ahead))
-	// Counted before the cursor moves, as take does for one message.
-	counts.delivered.Add(n)
-	if !s.cursor.CompareAndSwap(c, c+n) {
-		counts.delivered.Add(-n)
+	if !s.claim(c, uint64(len(ahead)), counts) {
 		return // another handler of this subscription moved it
 	}
-	t.moved(s, c+n)
 	now := int64(-1)
 	for i, r := range ahead {
 		if t.cfg.maxAge > 0 {

@@ -318,14 +318,9 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				s.claimAhead(c, tail, m, at, counts, buf)
 				continue
 			}
-			// Count the delivery before moving the cursor past it: in
-			// between, the subscription must not look idle to WaitIdle.
-			counts.delivered.Add(1)
-			if !s.cursor.CompareAndSwap(c, c+1) {
-				counts.delivered.Add(^uint64(0))
+			if !s.claim(c, 1, counts) {
 				continue // another handler of this subscription took it
 			}
-			t.moved(s, c+1)
 			if t.cfg.maxAge > 0 && t.b.clock()-at > int64(t.cfg.maxAge) {
 				s.ends.expired.Add(1)
 				counts.delivered.Add(^uint64(0))
@@ -347,6 +342,20 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 			return err
 		}
 	}
+}
+
+// claim moves the cursor from c past n messages, which the caller has
+// read, and reports false if another handler moved it first. The messages
+// are counted delivered before the cursor moves past them: in between, the
+// subscription must not look idle to WaitIdle.
+func (s *Subscription) claim(c, n uint64, counts *settleCounts) bool {
+	counts.delivered.Add(n)
+	if !s.cursor.CompareAndSwap(c, c+n) {
+		counts.delivered.Add(-n)
+		return false
+	}
+	s.t.moved(s, c+n)
+	return true
 }
 
 // skipLost moves a cursor whose message c was overwritten to the oldest

@@ -75,20 +75,7 @@ func Typed[T any](h func(ctx context.Context, v T) error, opts ...TypedOption) H
 	if h == nil {
 		return nil
 	}
-	a := newTypedAdapter[T](opts)
-	nilT := a.nilT
-	return func(ctx context.Context, d *Delivery) error {
-		if d != nil && d.Message != nil {
-			if v, ok := d.Body.(T); ok && (nilT == nil || d.Body != nilT) {
-				return h(ctx, v)
-			}
-		}
-		v, err := a.convert(d)
-		if err != nil {
-			return Permanent(err)
-		}
-		return h(ctx, v)
-	}
+	return TypedDelivery(func(ctx context.Context, v T, _ *Delivery) error { return h(ctx, v) }, opts...)
 }
 
 // TypedDelivery is [Typed] for a handler that also needs the delivery: its
