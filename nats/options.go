@@ -27,13 +27,13 @@ const (
 type Option interface{ applyBridge(*config) }
 
 type config struct {
-	log          *slog.Logger
-	codec        herald.Codec
-	drain        time.Duration
-	backoffMin   time.Duration
-	backoffMax   time.Duration
-	natsOpts     []nats.Option
-	afterPubAck  func(*herald.Delivery) bool // tests: false leaves the delivery unsettled, as a crash would
+	log         *slog.Logger
+	codec       herald.Codec
+	drain       time.Duration
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	natsOpts    []nats.Option
+	afterPubAck func(*herald.Delivery) bool // tests: false leaves the delivery unsettled, as a crash would
 }
 
 func defaultConfig() config {
@@ -132,12 +132,12 @@ func WithPublishTimeout(d time.Duration) ExportOption {
 type ImportOption interface{ applyImport(*importConfig) }
 
 type importConfig struct {
-	consumer      jetstream.ConsumerConfig
-	nakDelay      time.Duration
-	batch         int
-	ackOnHandled  bool
-	decode        func(*herald.Message) (any, error)
-	makeDecode    func(herald.Codec) func(*herald.Message) (any, error)
+	consumer       jetstream.ConsumerConfig
+	nakDelay       time.Duration
+	batch          int
+	ackOnHandled   bool
+	decode         func(*herald.Message) (any, error)
+	makeDecode     func(herald.Codec) func(*herald.Message) (any, error)
 	publishTimeout time.Duration
 }
 

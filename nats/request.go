@@ -200,6 +200,11 @@ func (br *Bridge) ImportRequests(subject, dest string, opts ...RequestOption) (*
 		s.sub.Unsubscribe()
 		return nil, err
 	}
+	// Once the server has the subscription, requests find it. Offline, it
+	// is sent on reconnect.
+	if br.nc.IsConnected() {
+		br.nc.FlushTimeout(DefaultPublishTimeout)
+	}
 	return r, nil
 }
 
