@@ -56,6 +56,13 @@ func Connect(b *herald.Broker, url string, opts ...Option) (*Bridge, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			cfg.log.Warn("heraldnats: disconnected", "error", err)
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				cfg.log.Warn("heraldnats: nats error", "subject", sub.Subject, "error", err)
+				return
+			}
+			cfg.log.Warn("heraldnats: nats error", "error", err)
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			cfg.log.Info("heraldnats: reconnected", "server", nc.ConnectedUrl())
 		}),

@@ -189,11 +189,12 @@ func (e *exporter) await(ctx context.Context, it inflight, drain *drainTimer) (*
 	for attempt := 1; transient(err) && ctx.Err() == nil; attempt++ {
 		e.r.c.redelivered.Add(1)
 		e.br.cfg.log.Warn("heraldnats: no PubAck, sending again", "route", e.r.name, "id", it.d.ID, "error", err)
-		if !e.br.nc.IsConnected() {
-			if e.br.gate.wait(ctx) != nil {
-				break
-			}
-		} else if !sleep(ctx, backoff(attempt, e.br.cfg.backoffMin, e.br.cfg.backoffMax)) {
+		// The first try goes as soon as the connection is up; later ones,
+		// failing while connected, back off.
+		if e.br.gate.wait(ctx) != nil {
+			break
+		}
+		if attempt > 1 && !sleep(ctx, backoff(attempt-1, e.br.cfg.backoffMin, e.br.cfg.backoffMax)) {
 			break
 		}
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.publishTimeout)
