@@ -142,6 +142,12 @@ func (e *exporter) send(ctx context.Context, window chan<- inflight) {
 		if d.Attempt > 1 {
 			e.r.c.redelivered.Add(1)
 		}
+		// Disconnected while waiting for it: hold it until connected.
+		if e.br.gate.wait(ctx) != nil {
+			e.r.c.failed.Add(1)
+			d.Nack()
+			return
+		}
 		msg, err := e.encode(d.Message)
 		if err != nil {
 			e.r.c.failed.Add(1)
