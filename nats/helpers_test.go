@@ -61,13 +61,6 @@ func (s *testServer) stop() {
 	}
 }
 
-// restart stops the server and starts it again on the same port and store.
-func (s *testServer) restart() {
-	s.t.Helper()
-	s.stop()
-	s.start()
-}
-
 func (s *testServer) url() string { return s.ns.ClientURL() }
 
 // newBroker returns a broker closed when the test ends, after which the

@@ -30,7 +30,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// Examples and benchmarks close what they make too: nothing is left.
+	if leaked := findLeaks(3 * time.Second); code == 0 && len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "%d goroutine(s) of herald or NATS left after the tests:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
+		code = 1
+	}
+	os.Exit(code)
 }
 
 type invoice struct {
