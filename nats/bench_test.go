@@ -78,7 +78,7 @@ func benchNATS(b *testing.B, oneByOne bool) {
 	b.ResetTimer()
 	if oneByOne {
 		for i := range b.N {
-			if _, err := pjs.PublishAsync("bench.x", benchPayload, jetstream.WithMsgID(strconv.Itoa(i))); err != nil {
+			if _, err := pjs.PublishAsync("bench.x", benchPayload, jetstream.WithMsgID(strconv.Itoa(i)), jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 			<-got
@@ -92,7 +92,7 @@ func benchNATS(b *testing.B, oneByOne bool) {
 			close(done)
 		}()
 		for i := range b.N {
-			if _, err := pjs.PublishAsync("bench.x", benchPayload, jetstream.WithMsgID(strconv.Itoa(i))); err != nil {
+			if _, err := pjs.PublishAsync("bench.x", benchPayload, jetstream.WithMsgID(strconv.Itoa(i)), jetstream.WithStallWait(time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -26,9 +26,10 @@ import (
 // it is []byte or json.RawMessage, else encoded by the bridge's codec (JSON
 // by default; see WithCodec) with the content-type header.
 //
-// While NATS is unreachable the export takes nothing from herald: messages
-// wait there, within the destination's capacity and overflow policy, and
-// those already sent are sent again once the connection is back. A publish
+// While NATS is unreachable the export takes nothing more from herald
+// (it holds, unsent, the one message it was waiting for): messages wait
+// there, within the destination's capacity and overflow policy, and those
+// already sent are sent again once the connection is back. A publish
 // that JetStream refuses (no stream for the subject, a full stream) nacks the
 // herald delivery, which is redelivered or dead-lettered by the source's
 // own rules. A message whose subject cannot be made (an empty Key for
@@ -251,14 +252,19 @@ func transient(err error) bool {
 		errors.Is(err, jetstream.ErrTooManyStalledMsgs)
 }
 
-// drainTimer is the drain timeout, started when first asked for.
-type drainTimer struct{ t *time.Timer }
+// drainTimer is the drain timeout, started when first asked for; once it
+// has passed, every later wait on it ends at once.
+type drainTimer struct {
+	t       *time.Timer
+	expired chan struct{}
+}
 
-func (d *drainTimer) c(timeout time.Duration) <-chan time.Time {
+func (d *drainTimer) c(timeout time.Duration) <-chan struct{} {
 	if d.t == nil {
-		d.t = time.NewTimer(timeout)
+		d.expired = make(chan struct{})
+		d.t = time.AfterFunc(timeout, func() { close(d.expired) })
 	}
-	return d.t.C
+	return d.expired
 }
 
 func (d *drainTimer) stop() {

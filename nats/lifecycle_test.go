@@ -118,3 +118,34 @@ func TestExportWaitsWhileDisconnected(t *testing.T) {
 		t.Errorf("route stats %+v", st)
 	}
 }
+
+// Close while the server is down does not wait for PubAcks that cannot
+// come beyond the drain timeout: what was in flight is nacked back to
+// herald, where it waits, and nothing is left unacked.
+func TestCloseWhileDisconnected(t *testing.T) {
+	s := startServer(t)
+	b := newBroker(t)
+	br := connect(t, b, s, heraldnats.WithDrainTimeout(100*time.Millisecond))
+	createStream(t, br.JetStream(), "ORDERS", "orders.>")
+	q := mustQueue(t, b, "out", herald.WithCapacity(10000))
+	if _, err := br.Export(heraldnats.FromQueue("out"), "orders.x", heraldnats.WithPublishTimeout(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	for i := range 5000 {
+		if err := b.Publish(ctx, "out", herald.NewMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.stop() // in the middle of the export
+	start := time.Now()
+	br.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	st := q.Stats()
+	if st.Unacked != 0 || st.Acked+uint64(st.Ready+st.Delayed) != 5000 {
+		t.Errorf("after Close: %+v: want every message acked or back in the queue", st)
+	}
+	t.Logf("after Close: %d acked, %d ready, %d delayed", st.Acked, st.Ready, st.Delayed)
+}
