@@ -104,6 +104,8 @@ func TestExportQueue(t *testing.T) {
 	if string(got[2].Data()) != `{"id":3}` || got[2].Headers().Get(herald.HeaderContentType) != "application/json" {
 		t.Errorf("json.RawMessage body sent as %q with headers %v", got[2].Data(), got[2].Headers())
 	}
+	// The route counts an ack just after herald took it.
+	waitFor(t, 10*time.Second, "3 acks", func() bool { return r.Stats().Acked == 3 })
 	stats := r.Stats()
 	if stats.Forwarded != 3 || stats.Acked != 3 || stats.Failed != 0 || stats.Lag != 0 {
 		t.Errorf("stats %+v, want 3 forwarded and acked", stats)
@@ -196,6 +198,7 @@ func TestExportFailures(t *testing.T) {
 	if err := b.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 10*time.Second, "1 ack", func() bool { return r.Stats().Acked == 1 })
 	st := r.Stats()
 	if st.Forwarded != 1 || st.Acked != 1 || st.Failed != 3 || st.Redelivered != 1 {
 		t.Errorf("stats %+v: want 1 forwarded and acked, 3 failed (1 rejected, 2 nacked), 1 redelivered", st)

@@ -134,6 +134,7 @@ func TestImportFullQueue(t *testing.T) {
 			t.Errorf("%s received %d times", id, k)
 		}
 	}
+	waitFor(t, 10*time.Second, "every ack", func() bool { return r.Stats().Acked == n })
 	st := r.Stats()
 	if st.Redelivered < n-5 || st.Forwarded != n || st.Acked != n {
 		t.Errorf("stats %+v: want %d forwarded and acked, at least %d redelivered", st, n, n-5)
@@ -199,6 +200,7 @@ func TestImportAckWhenHandled(t *testing.T) {
 		}
 		return info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
 	})
+	waitFor(t, 10*time.Second, "2 acks", func() bool { return r.Stats().Acked == 2 })
 	st := r.Stats()
 	if st.Forwarded != 4 || st.Acked != 2 || st.Failed != 2 || st.Redelivered != 1 {
 		t.Errorf("stats %+v: want 4 forwarded, 2 acked, 2 failed, 1 redelivered", st)
