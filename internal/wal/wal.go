@@ -174,12 +174,16 @@ func (l *Log) recoverSegment(id uint64, last bool) error {
 		f.Close()
 		return err
 	}
+	end := r.end
+	if r.headerTorn {
+		end = segmentHeader // repairTail rewrote it
+	}
 	if !last {
 		f.Close()
 	} else {
-		l.w = writer{f: f, seg: id, end: max(r.end, segmentHeader)}
+		l.w = writer{f: f, seg: id, end: end}
 	}
-	l.segs = append(l.segs, &segment{id: id, size: max(r.end, segmentHeader), live: r.records, liveBytes: r.bytes, skips: r.skipped})
+	l.segs = append(l.segs, &segment{id: id, size: end, live: r.records, liveBytes: r.bytes, skips: r.skipped})
 	l.rec.Records += r.records
 	l.rec.Bytes += r.bytes
 	l.rec.Skipped = append(l.rec.Skipped, r.skipped...)
