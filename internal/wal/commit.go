@@ -211,6 +211,9 @@ func (l *Log) commit(b *batch, sync bool) (r result) {
 			}
 		}
 		b.seg, b.base = w.seg, w.end
+		if !w.dirty {
+			markSynced(b.buf)
+		}
 		if _, err := w.f.WriteAt(b.buf, w.end); err != nil {
 			r.err = fmt.Errorf("wal: write %s at offset %d: %w", segmentPath(l.dir, w.seg), w.end, err)
 			if terr := w.f.Truncate(w.end); terr != nil {

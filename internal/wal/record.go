@@ -10,11 +10,17 @@ import (
 //	offset size
 //	0      4    payload length n, little endian
 //	4      1    type, 1..255 (0 is never written)
-//	5      1    flags, 0 in format version 1
+//	5      1    flags: bit 0 (flagSynced) set on the first record written
+//	            after an fsync; the other bits are 0 in format version 1
 //	6      2    header check: low 16 bits of CRC-32C of bytes 0..6
 //	8      4    CRC-32C of the type byte followed by the payload
 //	12     n    payload
 const frameHeader = 12
+
+// flagSynced marks a record written when everything before it in the
+// segment had been fsynced. Recovery uses it to tell bytes that were once
+// durable from the unsynced tail a crash may have torn.
+const flagSynced = 1
 
 // MaxPayload is the largest payload a record can carry. A length field above
 // it marks a damaged frame.
@@ -50,21 +56,28 @@ func appendFrame(dst []byte, typ byte, p []byte, sum uint32) []byte {
 	return append(dst, p...)
 }
 
+// markSynced sets flagSynced on the frame at the start of b.
+func markSynced(b []byte) {
+	b[5] |= flagSynced
+	binary.LittleEndian.PutUint16(b[6:8], uint16(crcSmall(b[:6])))
+}
+
 // header is a parsed frame header.
 type header struct {
-	n   int // payload length
-	typ byte
-	sum uint32
+	n      int // payload length
+	typ    byte
+	synced bool // flagSynced
+	sum    uint32
 }
 
 // parseHeader returns the header in h (at least frameHeader bytes) and
-// whether it is plausible: a non-zero type, no flags, a length within
+// whether it is plausible: a non-zero type, no unknown flag, a length within
 // MaxPayload and a matching header check. A plausible header can still head
 // a damaged record; only the record CRC says it is whole.
 func parseHeader(h []byte) (header, bool) {
 	n := binary.LittleEndian.Uint32(h[0:4])
-	hd := header{n: int(n), typ: h[4], sum: binary.LittleEndian.Uint32(h[8:12])}
-	ok := h[4] != 0 && h[5] == 0 && n <= MaxPayload &&
+	hd := header{n: int(n), typ: h[4], synced: h[5]&flagSynced != 0, sum: binary.LittleEndian.Uint32(h[8:12])}
+	ok := h[4] != 0 && h[5]&^flagSynced == 0 && n <= MaxPayload &&
 		binary.LittleEndian.Uint16(h[6:8]) == uint16(crcSmall(h[:6]))
 	return hd, ok
 }

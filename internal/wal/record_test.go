@@ -62,7 +62,7 @@ func TestParseHeaderRejectsImplausibleHeaders(t *testing.T) {
 	for name, h := range map[string][]byte{
 		"zeros":           make([]byte, frameHeader),
 		"type 0":          reseal(append([]byte{3, 0, 0, 0, 0, 0}, good[6:]...)),
-		"flags":           reseal(append([]byte{3, 0, 0, 0, 1, 1}, good[6:]...)),
+		"unknown flag":    reseal(append([]byte{3, 0, 0, 0, 1, 2}, good[6:]...)),
 		"too long":        reseal(append(binary.LittleEndian.AppendUint32(nil, MaxPayload+1), append([]byte{1, 0}, good[6:]...)...)),
 		"header check":    append(bytes.Clone(good[:6]), good[6]^1, good[7], good[8], good[9], good[10], good[11]),
 		"length, no seal": append(binary.LittleEndian.AppendUint32(nil, 4), good[4:]...),

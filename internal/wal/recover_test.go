@@ -268,3 +268,65 @@ func TestOtherFormatVersionIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A power cut can leave a hole in what was written but not yet fsynced,
+// with the pages after it on disk. Under SyncNever nothing after the first
+// batch of a segment follows an fsync, so a hole there, even with valid
+// records after it, is the torn tail of the crash: cut, and Open succeeds.
+func TestHoleInTheUnsyncedTailIsTorn(t *testing.T) {
+	dir := t.TempDir()
+	recs := writeLog(t, dir, Options{Sync: SyncNever()}, 10)
+	hole := recs[4].pos
+	seg := segmentPath(dir, hole.Segment)
+	damage(t, seg, func(b []byte) []byte {
+		clear(b[hole.Offset : hole.Offset+hole.Size])
+		return b
+	})
+	// Close fsynced the segment, but the records carry no mark of it:
+	// only a record written after an fsync is marked.
+	size := fileSize(t, seg)
+	rc := checkRecovered(t, dir, Options{}, recs[:4])
+	if rc.Torn.Offset != int64(hole.Offset) || rc.Torn.Bytes != size-int64(hole.Offset) {
+		t.Fatalf("Torn = %+v, want from %d to the end", rc.Torn, hole.Offset)
+	}
+}
+
+// The same hole under SyncAlways is followed by records that were written
+// after it had been fsynced: the bytes were durable, so it is damage.
+func TestHoleBeforeASyncedRecordIsCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	recs := writeLog(t, dir, Options{}, 10)
+	hole := recs[4].pos
+	seg := segmentPath(dir, hole.Segment)
+	damage(t, seg, func(b []byte) []byte {
+		clear(b[hole.Offset : hole.Offset+hole.Size])
+		return b
+	})
+	var ce *CorruptError
+	if _, err := Open(dir, Options{}); !errors.As(err, &ce) || ce.Offset != int64(hole.Offset) {
+		t.Fatalf("Open = %v, want a CorruptError at %d", err, hole.Offset)
+	}
+}
+
+func TestFirstRecordAfterAnFsyncIsMarked(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{Sync: SyncNever()})
+	var pos []Pos
+	for i := range 3 {
+		pos = append(pos, mustAppend(t, l, 1, payloadOf(i)))
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	pos = append(pos, mustAppend(t, l, 1, "after Sync"))
+	b, err := os.ReadFile(segmentPath(dir, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, false, true} {
+		h, _ := parseHeader(b[pos[i].Offset:])
+		if h.synced != want {
+			t.Errorf("record %d: synced mark %v, want %v", i, h.synced, want)
+		}
+	}
+}

@@ -97,24 +97,30 @@ func (s *scan) checkHeader(r *scanResult) (int64, error) {
 		}
 		return 0, &CorruptError{File: s.path, Offset: 0, Reason: "bad segment header"}
 	}
-	next, err := s.findFrame(segmentHeader)
-	if err != nil {
-		return 0, err
-	}
-	if s.last && next < 0 {
-		// A crash while the segment was being created.
-		r.headerTorn = true
-		r.end = 0
-		r.torn = Damage{File: s.path, Offset: 0, Bytes: s.size}
-		return 0, nil
+	if s.last {
+		synced, err := s.findFrame(segmentHeader, true)
+		if err != nil {
+			return 0, err
+		}
+		if synced < 0 {
+			// A crash while the segment was being created.
+			r.headerTorn = true
+			r.end = 0
+			r.torn = Damage{File: s.path, Offset: 0, Bytes: s.size}
+			return 0, nil
+		}
 	}
 	if !s.skipCorrupt {
 		return 0, &CorruptError{File: s.path, Offset: 0, Reason: "bad segment header"}
 	}
+	next, err := s.findFrame(segmentHeader, false)
+	if err != nil {
+		return 0, err
+	}
 	if next < 0 {
 		next = s.size
 	}
-	r.skipped = append(r.skipped, Damage{File: s.path, Offset: 0, Bytes: next - 0})
+	r.skipped = append(r.skipped, Damage{File: s.path, Offset: 0, Bytes: next})
 	return next, nil
 }
 
@@ -160,10 +166,12 @@ func (s *scan) next(off int64) (typ byte, payload []byte, size int, reason strin
 }
 
 // damaged handles a frame at off that is not valid, and returns where to go
-// on, or -1 to stop. A bad frame in the last segment with no valid frame
-// anywhere after it is the torn tail of a crash: cut there. Anything else is
-// damage in the middle: an error, or with skipCorrupt a skipped region up
-// to the next valid frame (or the end of the segment).
+// on, or -1 to stop. In the newest segment, a bad frame is the torn tail of
+// a crash unless a frame marked flagSynced follows it: such a frame was
+// written after everything before it was on disk, so the bad bytes were
+// once durable. Cut there. Anything else is damage in the middle: an
+// error, or with skipCorrupt a skipped region up to the next valid frame
+// (or the end of the segment).
 func (s *scan) damaged(r *scanResult, off int64, reason string) (int64, error) {
 	if !s.open {
 		if d, ok := s.skipAt(off); ok {
@@ -171,17 +179,24 @@ func (s *scan) damaged(r *scanResult, off int64, reason string) (int64, error) {
 		}
 		return -1, &CorruptError{File: s.path, Offset: off, Reason: reason}
 	}
-	next, err := s.resync(off)
-	if err != nil {
-		return -1, err
-	}
-	if s.last && next < 0 {
-		r.end = off
-		r.torn = Damage{File: s.path, Offset: off, Bytes: s.size - off}
-		return -1, nil
+	if s.last {
+		synced, err := s.findFrame(off+1, true)
+		if err != nil {
+			return -1, err
+		}
+		if synced < 0 {
+			r.end = off
+			r.torn = Damage{File: s.path, Offset: off, Bytes: s.size - off}
+			return -1, nil
+		}
+		reason += fmt.Sprintf(", and the record at offset %d was written after it had been fsynced", synced)
 	}
 	if !s.skipCorrupt {
 		return -1, &CorruptError{File: s.path, Offset: off, Reason: reason}
+	}
+	next, err := s.resync(off)
+	if err != nil {
+		return -1, err
 	}
 	if next < 0 {
 		next = s.size
@@ -202,20 +217,21 @@ func (s *scan) resync(off int64) (int64, error) {
 	if n, _ := s.f.ReadAt(hb[:], off); n == frameHeader {
 		if h, ok := parseHeader(hb[:]); ok {
 			after := off + frameHeader + int64(h.n)
-			if ok, err := s.frameAt(after); err != nil {
+			if ok, err := s.frameAt(after, false); err != nil {
 				return -1, err
 			} else if ok {
 				return after, nil
 			}
 		}
 	}
-	return s.findFrame(off + 1)
+	return s.findFrame(off+1, false)
 }
 
 // findFrame returns the first offset at or after from that holds a valid
-// frame, or -1. The header check rejects almost every offset of garbage
-// without reading a payload, so this costs about one pass over the bytes.
-func (s *scan) findFrame(from int64) (int64, error) {
+// frame (marked flagSynced, if synced), or -1. The header check rejects
+// almost every offset of garbage without reading a payload, so this costs
+// about one pass over the bytes.
+func (s *scan) findFrame(from int64, synced bool) (int64, error) {
 	const window = 64 << 10
 	buf := make([]byte, window+frameHeader)
 	for base := from; base+frameHeader <= s.size; base += window {
@@ -224,10 +240,10 @@ func (s *scan) findFrame(from int64) (int64, error) {
 			return -1, fmt.Errorf("wal: read %s: %w", s.path, err)
 		}
 		for i := 0; i < window && i+frameHeader <= n; i++ {
-			if _, ok := parseHeader(buf[i:]); !ok {
+			if h, ok := parseHeader(buf[i:]); !ok || synced && !h.synced {
 				continue
 			}
-			if ok, err := s.frameAt(base + int64(i)); ok || err != nil {
+			if ok, err := s.frameAt(base+int64(i), synced); ok || err != nil {
 				return base + int64(i), err
 			}
 		}
@@ -235,8 +251,9 @@ func (s *scan) findFrame(from int64) (int64, error) {
 	return -1, nil
 }
 
-// frameAt reports whether a valid frame starts at off.
-func (s *scan) frameAt(off int64) (bool, error) {
+// frameAt reports whether a valid frame (marked flagSynced, if synced)
+// starts at off.
+func (s *scan) frameAt(off int64, synced bool) (bool, error) {
 	if off+frameHeader > s.size {
 		return false, nil
 	}
@@ -245,7 +262,7 @@ func (s *scan) frameAt(off int64) (bool, error) {
 		return false, fmt.Errorf("wal: read %s: %w", s.path, err)
 	}
 	h, ok := parseHeader(hb[:])
-	if !ok || off+frameHeader+int64(h.n) > s.size {
+	if !ok || synced && !h.synced || off+frameHeader+int64(h.n) > s.size {
 		return false, nil
 	}
 	frame := make([]byte, frameHeader+h.n)

@@ -193,15 +193,15 @@ func (l *Log) recoverSegment(id uint64, last bool) error {
 	return nil
 }
 
-// repairTail cuts a torn tail, or rewrites a torn header, durably: records
-// appended after it must not sit behind garbage.
+// repairTail cuts a torn tail, or rewrites a torn header, and fsyncs the
+// newest segment: records appended next must not sit behind garbage, and
+// the first of them is marked as written after an fsync.
 func (l *Log) repairTail(f walfs.File, id uint64, r scanResult) error {
-	if !r.headerTorn && r.torn.Bytes == 0 {
-		return nil
-	}
 	path := segmentPath(l.dir, id)
-	if err := f.Truncate(r.end); err != nil {
-		return fmt.Errorf("wal: cut torn tail of %s: %w", path, err)
+	if r.headerTorn || r.torn.Bytes > 0 {
+		if err := f.Truncate(r.end); err != nil {
+			return fmt.Errorf("wal: cut torn tail of %s: %w", path, err)
+		}
 	}
 	if r.headerTorn {
 		if _, err := f.WriteAt(encodeSegmentHeader(id), 0); err != nil {
