@@ -86,17 +86,31 @@ func (l *Log) reclaimLocked() {
 	}
 }
 
+// takeDoomedLocked hands the doomed segments to the caller to remove once
+// it has dropped l.mu; Close waits for such removals before it releases
+// the directory. After Close has begun it returns nil: Close removes them.
 func (l *Log) takeDoomedLocked() []uint64 {
-	if len(l.doomed) == 0 {
+	if len(l.doomed) == 0 || l.closed {
 		return nil
 	}
 	d := l.doomed
 	l.doomed = nil
+	l.removing.Add(1)
 	return d
 }
 
-// remove deletes segment files, without l.mu: they are out of the table.
+// remove deletes segments taken with takeDoomedLocked.
 func (l *Log) remove(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	defer l.removing.Done()
+	return l.removeFiles(ids)
+}
+
+// removeFiles deletes segment files, without l.mu: they are out of the
+// table.
+func (l *Log) removeFiles(ids []uint64) error {
 	if len(ids) == 0 {
 		return nil
 	}

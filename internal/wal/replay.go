@@ -26,7 +26,7 @@ func (l *Log) Replay(fn func(pos Pos, typ byte, payload []byte) error) error {
 	defer func() {
 		l.mu.Lock()
 		l.replays--
-		if l.replays == 0 {
+		if l.replays == 0 && !l.closed {
 			l.reclaimLocked()
 		}
 		doomed := l.takeDoomedLocked()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -46,6 +47,8 @@ type Log struct {
 	w     writer         // owned by the leader: used only by the goroutine that set busy
 	timer *time.Timer    // the interval sync, made by Open for SyncInterval
 	timed sync.WaitGroup // a timer callback that may still run
+
+	removing sync.WaitGroup // removals of doomed segments in flight
 }
 
 // segment is what the log knows of one segment file.
@@ -251,7 +254,13 @@ func (l *Log) createSegment(id uint64) (f walfs.File, fatal bool, err error) {
 	return f, false, nil
 }
 
+// syncDir makes the directory's entries durable: a new segment's name, a
+// deleted one's absence. Windows cannot fsync a directory, and NTFS
+// journals its entries.
 func (l *Log) syncDir() error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := l.fs.OpenFile(l.dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
@@ -305,10 +314,12 @@ func (l *Log) Close() error {
 		l.timerOn = false
 		l.timed.Done()
 	}
-	doomed := l.takeDoomedLocked()
+	doomed := l.doomed
+	l.doomed = nil
 	l.mu.Unlock()
 	l.timed.Wait()
-	l.remove(doomed)
+	l.removing.Wait()
+	l.removeFiles(doomed)
 	if cerr := l.w.f.Close(); err == nil && before == nil && cerr != nil {
 		err = fmt.Errorf("wal: close %s: %w", segmentPath(l.dir, l.w.seg), cerr)
 	}
