@@ -3,7 +3,6 @@ package wal
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -384,18 +383,30 @@ func TestConcurrentAppendsAndNoWaits(t *testing.T) {
 	}
 }
 
-func TestShortReadOfASegmentIsAnError(t *testing.T) {
-	dir := t.TempDir()
-	writeLog(t, dir, Options{}, 3)
-	fsys := faulty()
-	fsys.Inject(func(c walfs.Call) walfs.Fault {
-		if c.Op == walfs.OpRead {
-			return walfs.Fault{Err: io.ErrUnexpectedEOF}
+func TestReadErrorIsNotATornTail(t *testing.T) {
+	for _, failRead := range []int{1, 2} { // the header's read, the records'
+		dir := t.TempDir()
+		// Under SyncNever no record after the first is marked as written
+		// after an fsync, so everything after a failed read could pass
+		// for an unsynced tail.
+		recs := writeLog(t, dir, Options{Sync: SyncNever()}, 3)
+		seg := segmentPath(dir, recs[0].pos.Segment)
+		size := fileSize(t, seg)
+		fsys := faulty()
+		fsys.Inject(func(c walfs.Call) walfs.Fault {
+			if c.Op == walfs.OpRead && c.N == failRead {
+				return walfs.Fault{Err: errInjected}
+			}
+			return walfs.Fault{}
+		})
+		if l, err := Open(dir, Options{FS: fsys}); !errors.Is(err, errInjected) {
+			if l != nil {
+				l.Close()
+			}
+			t.Fatalf("Open whose read %d fails = %v, want the read error", failRead, err)
 		}
-		return walfs.Fault{}
-	})
-	if l, err := Open(dir, Options{FS: fsys}); err == nil {
-		l.Close()
-		t.Fatal("Open succeeded although reads fail")
+		if got := fileSize(t, seg); got != size {
+			t.Fatalf("a failed read cut the segment from %d to %d bytes", size, got)
+		}
 	}
 }

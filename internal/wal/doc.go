@@ -5,7 +5,8 @@
 //
 // A [Log] is opened on a directory with [Open], which holds the directory
 // with a lock file (a second Open, in this process or another, fails with
-// [ErrLocked]) and recovers what an earlier Log left there. [Log.Append]
+// [ErrLocked]; where flock(2) is missing, only a second Open in the same
+// process) and recovers what an earlier Log left there. [Log.Append]
 // adds a record and returns its [Pos]; [Log.Replay] visits every record in
 // order; [Log.Release] ends a record, and a segment whose records have all
 // ended is deleted. [Log.Stragglers] says which records to copy forward

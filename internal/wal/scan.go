@@ -57,7 +57,10 @@ func (s *scan) run(visit func(Pos, byte, []byte) error) (scanResult, error) {
 	}
 	s.br = bufio.NewReaderSize(io.NewSectionReader(s.f, off, s.size-off), readBuffer)
 	for off < s.size {
-		typ, payload, size, reason := s.next(off)
+		typ, payload, size, reason, err := s.next(off)
+		if err != nil {
+			return r, err
+		}
 		if reason == "" {
 			r.records++
 			r.bytes += int64(size)
@@ -125,25 +128,26 @@ func (s *scan) checkHeader(r *scanResult) (int64, error) {
 }
 
 // next reads the frame at off, which the reader is positioned at. It
-// returns why the frame is not valid, or "".
-func (s *scan) next(off int64) (typ byte, payload []byte, size int, reason string) {
+// returns why the frame is not valid, or "", and an error only if reading
+// failed: an I/O error is no evidence of a torn write.
+func (s *scan) next(off int64) (typ byte, payload []byte, size int, reason string, err error) {
 	hb, err := s.br.Peek(frameHeader)
 	if err != nil {
-		return 0, nil, 0, "truncated frame header"
+		return 0, nil, 0, "truncated frame header", s.readError(err)
 	}
 	h, ok := parseHeader(hb)
 	if !ok {
-		return 0, nil, 0, "bad frame header"
+		return 0, nil, 0, "bad frame header", nil
 	}
 	size = frameHeader + h.n
 	if off+int64(size) > s.size {
-		return 0, nil, 0, "frame runs past the end of the file"
+		return 0, nil, 0, "frame runs past the end of the file", nil
 	}
 	var frame []byte
 	consumed := false
 	if size <= s.br.Size() {
 		if frame, err = s.br.Peek(size); err != nil {
-			return 0, nil, 0, "truncated frame"
+			return 0, nil, 0, "truncated frame", s.readError(err)
 		}
 	} else {
 		if cap(s.big) < size {
@@ -151,18 +155,26 @@ func (s *scan) next(off int64) (typ byte, payload []byte, size int, reason strin
 		}
 		frame = s.big[:size]
 		if _, err := io.ReadFull(s.br, frame); err != nil {
-			return 0, nil, 0, "truncated frame"
+			return 0, nil, 0, "truncated frame", s.readError(err)
 		}
 		consumed = true
 	}
 	payload = frame[frameHeader:]
 	if checksum(h.typ, payload) != h.sum {
-		return 0, nil, 0, "checksum mismatch" // damaged() repositions the reader
+		return 0, nil, 0, "checksum mismatch", nil // damaged() repositions the reader
 	}
 	if !consumed {
 		s.br.Discard(size)
 	}
-	return h.typ, payload, size, ""
+	return h.typ, payload, size, "", nil
+}
+
+// readError returns err unless it only says the file ended.
+func (s *scan) readError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return fmt.Errorf("wal: read %s: %w", s.path, err)
 }
 
 // damaged handles a frame at off that is not valid, and returns where to go

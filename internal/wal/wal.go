@@ -12,7 +12,8 @@ import (
 	"github.com/heraldmq/herald/internal/wal/walfs"
 )
 
-// Pos is where a record is: what Append returns and Release takes.
+// Pos is where a record is: what Append returns and Release takes. The
+// zero Pos is no record.
 type Pos struct {
 	Segment uint64 // the segment number, from 1
 	Offset  uint32 // where the record's frame starts in the segment file
