@@ -32,12 +32,37 @@
     }
   }
 
+  // patch makes parent's children look like kids, changing the nodes in
+  // place where they are alike: a refresh keeps the text selected, the
+  // element hovered or focused, and a button being clicked. Buttons act
+  // through one delegated listener (see below), so no listener is lost.
+  function patch(parent, kids) {
+    const old = [...parent.childNodes];
+    kids.forEach((k, i) => (i < old.length ? morph(old[i], k) : parent.append(k)));
+    for (let i = kids.length; i < old.length; i++) old[i].remove();
+  }
+  function morph(from, to) {
+    if (from.nodeType !== to.nodeType || from.nodeName !== to.nodeName) {
+      from.replaceWith(to);
+      return;
+    }
+    if (from.nodeType !== Node.ELEMENT_NODE) {
+      if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
+      return;
+    }
+    for (const a of [...from.attributes]) if (!to.hasAttribute(a.name)) from.removeAttribute(a.name);
+    for (const a of [...to.attributes]) if (from.getAttribute(a.name) !== a.value) from.setAttribute(a.name, a.value);
+    patch(from, [...to.childNodes]);
+  }
+
   const nf = new Intl.NumberFormat('en-US');
   const num = (x) => nf.format(x || 0);
   const rate = (x) => (!x ? '0' : x < 10 ? x.toFixed(1) : nf.format(Math.round(x)));
-  const td = (v, cls, col) => el('td', { class: cls, 'data-col': col }, v);
-  const n = (v, col) => td(num(v), 'n', col);
-  const r = (v, col) => td(rate(v), 'n', col);
+  // Cells carry their column's name and, for numbers, the raw value, for
+  // whoever reads the page by machine (the browser tests do).
+  const td = (v, cls, col, value) => el('td', { class: cls, 'data-col': col, 'data-value': value }, v);
+  const n = (v, col) => td(num(v), 'n', col, v || 0);
+  const r = (v, col) => td(rate(v), 'n', col, v || 0);
   const path = (word, name) => 'api/' + word + '/' + encodeURIComponent(name);
 
   async function getJSON(url) {
@@ -74,24 +99,25 @@
 
   // --- overview ---
   function renderOverview(o) {
-    const card = (label, value, cls, id) => el('div', { class: 'card ' + (cls || ''), id }, el('div', { class: 'v' }, value), el('div', { class: 'l' }, label));
+    const card = (label, value, cls, id, raw) => el('div', { class: 'card ' + (cls || ''), id, 'data-value': raw },
+      el('div', { class: 'v' }, value), el('div', { class: 'l' }, label));
     const known = o.rateWindow > 0;
     const rv = (x) => (known ? rate(x) : '–');
-    $('#cards').replaceChildren(
+    patch($('#cards'), [
       card('publish / s', rv(o.rates.publish), 'rate', 'rate-publish'),
       card('deliver / s', rv(o.rates.deliver), 'rate deliver', 'rate-deliver'),
       card('ack / s', rv(o.rates.ack), 'rate ack', 'rate-ack'),
-      card('ready', num(o.ready), '', 'total-ready'),
-      card('unacked', num(o.unacked), '', 'total-unacked'),
+      card('ready', num(o.ready), '', 'total-ready', o.ready),
+      card('unacked', num(o.unacked), '', 'total-unacked', o.unacked),
       card('delayed', num(o.delayed)),
       card('retained in topics', num(o.retained)),
-      card('published', num(o.published), '', 'total-published'),
+      card('published', num(o.published), '', 'total-published', o.published),
       card('acked', num(o.acked)),
       card('dead-lettered', num(o.deadLettered)),
       card('expired · dropped', num(o.expired) + ' · ' + num(o.dropped)),
       card('purged', num(o.purged)),
       card('queues · topics · exchanges', o.queues + ' · ' + o.topics + ' · ' + o.exchanges),
-    );
+    ]);
     renderSpark(o.series || []);
   }
 
@@ -118,34 +144,46 @@
   }
 
   // --- actions, with a second click to confirm the ones that destroy ---
-  const confirming = new Map(); // "purge:name" -> time the first click expires
+  const confirming = new Map(); // "purge:name" -> when the first click expires
+  const armed = (key) => (confirming.get(key) || 0) > Date.now();
   function actionButton(kind, name, label, opts) {
-    const key = kind + ':' + name;
-    const armed = (confirming.get(key) || 0) > Date.now();
-    const b = el('button', {
-      type: 'button', 'data-action': kind, 'data-name': name,
-      class: armed ? 'confirm' : opts.danger ? 'danger' : '',
+    const on = armed(kind + ':' + name);
+    return el('button', {
+      type: 'button', 'data-action': kind, 'data-name': name, 'data-label': label,
+      'data-confirm': opts.confirm ? 'yes' : null,
+      class: on ? 'confirm' : opts.danger ? 'danger' : null,
       disabled: !actions,
       title: actions ? opts.title : 'read-only: the console was started without console.AllowActions()',
-    }, armed ? 'confirm ' + label : label);
-    b.addEventListener('click', async () => {
-      if (opts.confirm && !((confirming.get(key) || 0) > Date.now())) {
-        confirming.set(key, Date.now() + 4000);
-        b.className = 'confirm';
-        b.textContent = 'confirm ' + label;
-        return;
-      }
-      confirming.delete(key);
-      b.disabled = true;
-      try {
-        await opts.run();
-      } catch (e) {
-        notice(label + ' ' + name + ': ' + e.message, true);
-      }
-      poll();
-    });
-    return b;
+    }, on ? 'confirm ' + label : label);
   }
+  const browseButton = (name, kind) => el('button', { type: 'button', 'data-action': 'browse', 'data-name': name, 'data-kind': kind }, 'browse');
+
+  const run = { purge: (name) => purge(name), move: (name) => moveBack(name) };
+  document.addEventListener('click', async (ev) => {
+    const b = ev.target.closest('button[data-action]');
+    if (!b || b.disabled) return;
+    const { action, name, label } = b.dataset;
+    if (action === 'browse') {
+      openBrowser(name, b.dataset.kind);
+      return;
+    }
+    if (!run[action]) return;
+    const key = action + ':' + name;
+    if (b.dataset.confirm && !armed(key)) {
+      confirming.set(key, Date.now() + 4000);
+      b.className = 'confirm';
+      b.textContent = 'confirm ' + label;
+      return;
+    }
+    confirming.delete(key);
+    b.disabled = true;
+    try {
+      await run[action](name);
+    } catch (e) {
+      notice(label + ' ' + name + ': ' + e.message, true);
+    }
+    poll();
+  });
 
   async function purge(name) {
     const res = await postJSON(path('purge', name));
@@ -178,7 +216,7 @@
         td(q.name, 'name', 'name'),
         n(q.ready, 'ready'), n(q.unacked, 'unacked'), n(q.delayed + q.scheduled, 'delayed'), n(q.consumers, 'consumers'),
         r(q.rates.publish, 'publish-rate'), r(q.rates.deliver, 'deliver-rate'), r(q.rates.ack, 'ack-rate'),
-        n(q.acked, 'acked'), td(num(q.deadLettered), q.deadLetterFailed ? 'n hot' : 'n', 'dead-lettered'), n(q.purged, 'purged'),
+        n(q.acked, 'acked'), td(num(q.deadLettered), q.deadLetterFailed ? 'n hot' : 'n', 'dead-lettered', q.deadLettered), n(q.purged, 'purged'),
         el('td', {}, chips([
           ['capacity ' + num(o.capacity)], [o.overflow],
           o.ttl ? ['TTL ' + o.ttl] : null,
@@ -189,13 +227,13 @@
           q.deadLetterTarget ? ['dead-letter queue', 'dlq'] : null,
         ])),
         el('td', { class: 'acts' },
-          el('button', { type: 'button', 'data-action': 'browse', 'data-name': q.name, onclick: () => openBrowser(q.name, 'queue') }, 'browse'),
-          actionButton('purge', q.name, 'purge', { danger: true, confirm: true, title: 'remove every ready message', run: () => purge(q.name) }),
-          q.deadLetterTarget ? actionButton('move', q.name, 'move back', { title: 'publish each dead letter back to its x-death-queue', run: () => moveBack(q.name) }) : null,
+          browseButton(q.name, 'queue'),
+          actionButton('purge', q.name, 'purge', { danger: true, confirm: true, title: 'remove every ready message' }),
+          q.deadLetterTarget ? actionButton('move', q.name, 'move back', { title: 'publish each dead letter back to its x-death-queue' }) : null,
         ),
       );
     });
-    $('#queues tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 13 }, 'no queue declared'))]));
+    patch($('#queues tbody'), rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 13 }, 'no queue declared'))]);
   }
 
   // --- topics ---
@@ -213,19 +251,19 @@
         ] : [td(''), td(''), td(''), td(''), td('')];
         const who = !rd ? el('td', { class: 'muted' }, 'no subscription')
           : el('td', { 'data-col': 'reader' }, rd.group ? 'group ' + rd.group : 'subscription');
-        const stats = rd ? [n(rd.members, 'members'), td(num(rd.lag), rd.lag > o.capacity / 2 ? 'n hot' : 'n', 'lag'),
-          n(rd.unacked, 'unacked'), n(rd.acked, 'acked'), td(num(rd.missed), rd.missed ? 'n hot' : 'n', 'missed')] : [td(''), td(''), td(''), td(''), td('')];
+        const stats = rd ? [n(rd.members, 'members'), td(num(rd.lag), rd.lag > o.capacity / 2 ? 'n hot' : 'n', 'lag', rd.lag),
+          n(rd.unacked, 'unacked'), n(rd.acked, 'acked'), td(num(rd.missed), rd.missed ? 'n hot' : 'n', 'missed', rd.missed)] : [td(''), td(''), td(''), td(''), td('')];
         rows.push(el('tr', { 'data-name': t.name, 'data-reader': rd ? rd.group || 'subscription-' + i : '', class: first ? '' : 'sub' },
           ...cells, who, ...stats,
           el('td', {}, first ? chips([
             ['retains ' + num(o.capacity)], [o.overflow],
             o.maxAge ? ['max age ' + o.maxAge] : null, o.dedup ? ['dedup ' + o.dedup] : null,
           ]) : rd ? chips(redeliveryChips(rd.redelivery)) : ''),
-          el('td', { class: 'acts' }, first ? el('button', { type: 'button', 'data-action': 'browse', 'data-name': t.name, onclick: () => openBrowser(t.name, 'topic') }, 'browse') : ''),
+          el('td', { class: 'acts' }, first ? browseButton(t.name, 'topic') : ''),
         ));
       });
     }
-    $('#topics tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 13 }, 'no topic declared'))]));
+    patch($('#topics tbody'), rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 13 }, 'no topic declared'))]);
   }
 
   // --- exchanges ---
@@ -240,7 +278,7 @@
         x.kind === 'fanout' ? '' : ' → ', b.dest, el('span', { class: 'muted' }, ' (' + (b.destKind || 'missing') + ')'),
         b.transform ? ' · transform' : '')) : el('span', { class: 'muted' }, 'no binding')),
     ));
-    $('#exchanges tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'no exchange declared'))]));
+    patch($('#exchanges tbody'), rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, 'no exchange declared'))]);
     renderGraph(graph);
   }
   function bindingHeaders(b) {
@@ -250,17 +288,18 @@
 
   function renderGraph(g) {
     const box = $('#graph');
-    box.replaceChildren();
+    const kids = [];
     if (!g.nodes.length) {
       box.setAttribute('width', 300);
       box.setAttribute('height', 30);
-      box.append(svg('text', { x: 6, y: 20, class: 'none' }, 'no exchange to draw'));
+      box.setAttribute('viewBox', '0 0 300 30');
+      patch(box, [svg('text', { x: 6, y: 20, class: 'none' }, 'no exchange to draw')]);
       return;
     }
     box.setAttribute('width', g.width);
     box.setAttribute('height', g.height);
     box.setAttribute('viewBox', '0 0 ' + g.width + ' ' + g.height);
-    box.append(svg('defs', {},
+    kids.push(svg('defs', {},
       svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
         svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#8d96a7' })),
       svg('marker', { id: 'arrow-alt', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
@@ -268,26 +307,27 @@
     for (const e of g.edges) {
       const dx = Math.max(40, Math.abs(e.x2 - e.x1) / 2);
       const d = 'M' + e.x1 + ',' + e.y1 + ' C' + (e.x1 + dx) + ',' + e.y1 + ' ' + (e.x2 - dx) + ',' + e.y2 + ' ' + e.x2 + ',' + e.y2;
-      box.append(svg('path', {
+      kids.push(svg('path', {
         d, class: 'edge' + (e.alternate ? ' alt' : ''), 'marker-end': e.alternate ? 'url(#arrow-alt)' : 'url(#arrow)',
         'data-from': e.from, 'data-to': e.to,
       }, svg('title', {}, e.from + ' → ' + e.to + (e.label ? ' (' + e.label + ')' : ''))));
       if (e.label) {
         const label = e.label.length > 26 ? e.label.slice(0, 25) + '…' : e.label;
         const forward = e.x2 > e.x1;
-        box.append(svg('text', {
+        kids.push(svg('text', {
           class: 'label', x: forward ? e.x2 - 8 : e.x1 + 8, y: e.y2 - 5, 'text-anchor': forward ? 'end' : 'start',
         }, label));
       }
     }
     for (const nd of g.nodes) {
       const name = nd.name.length > 24 ? nd.name.slice(0, 23) + '…' : nd.name;
-      box.append(svg('g', { class: 'node ' + nd.kind, 'data-name': nd.name },
+      kids.push(svg('g', { class: 'node ' + nd.kind, 'data-name': nd.name },
         svg('title', {}, nd.kind + ' ' + nd.name),
         svg('rect', { x: nd.x, y: nd.y, width: nd.w, height: nd.h, rx: 6 }),
         svg('text', { x: nd.x + 8, y: nd.y + nd.h / 2 + 4 }, name),
         svg('text', { class: 'kind', x: nd.x + nd.w - 6, y: nd.y + 11, 'text-anchor': 'end' }, nd.kind)));
     }
+    patch(box, kids);
   }
 
   // --- the message browser ---
@@ -309,7 +349,7 @@
       res = await getJSON(path('messages', want.name));
     } catch (e) {
       if (browsing === want) {
-        $('#messages tbody').replaceChildren(el('tr', {}, el('td', { class: 'empty', colspan: 8 }, e.message)));
+        patch($('#messages tbody'), [el('tr', {}, el('td', { class: 'empty', colspan: 8 }, e.message))]);
       }
       return;
     }
@@ -337,8 +377,8 @@
         td(new Date(m.time).toLocaleTimeString(), '', 'time'),
       );
     });
-    $('#messages tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 8 },
-      want.kind === 'queue' ? 'no message ready' : 'no message retained'))]));
+    patch($('#messages tbody'), rows.length ? rows : [el('tr', {}, el('td', { class: 'empty', colspan: 8 },
+      want.kind === 'queue' ? 'no message ready' : 'no message retained'))]);
   }
 
   // --- the test publisher ---
