@@ -110,6 +110,9 @@ func TestPageLoadsWithoutErrors(t *testing.T) {
 	// The message browser shows the dead letters with their x-death headers.
 	br.do("browse orders.dead", chromedp.Click(chromedp.CSS(`button[data-action="browse"][data-name="orders.dead"]`)),
 		chromedp.WaitReady(chromedp.CSS(`#messages tbody tr.dead td[data-col="death"]`)))
+	if hash := eval[string](br, `location.hash`); hash != "#queue/orders.dead" {
+		t.Errorf("location.hash = %q after browsing orders.dead, want a link to it", hash)
+	}
 	death := br.text(`#messages tbody tr.dead td[data-col="death"]`)
 	for _, want := range []string{"x-death-queue", "orders", "x-death-reason", "rejected"} {
 		if !strings.Contains(death, want) {
@@ -121,11 +124,17 @@ func TestPageLoadsWithoutErrors(t *testing.T) {
 	}
 	// The []byte bodies of invoices are shown as text.
 	br.do("browse invoices", chromedp.Click(chromedp.CSS(`button[data-action="browse"][data-name="invoices"]`)),
-		chromedp.WaitReady(chromedp.CSS(`#browser-name`)))
-	br.do("invoices listed", chromedp.WaitReady(chromedp.CSS(`#messages tbody tr[data-id] td[data-col="key"]`)))
+		chromedp.WaitReady(chromedp.JSPath(`(c => c && c.textContent.includes('order.paid') ? c : null)(`+
+			`document.querySelector('#messages tbody tr td[data-col="key"]'))`)))
 	if body := br.text(`#messages tbody tr td[data-col="body"]`); !strings.Contains(body, "[]uint8") || !strings.Contains(body, `{"invoice":2}`) {
 		t.Errorf("invoice body cell %q: want []uint8 and the bytes as text, priority 2 first", body)
 	}
+
+	// The link opens the same browser (after leaving: a new fragment alone
+	// would not reload the page).
+	br.do("leave", chromedp.Navigate("about:blank"))
+	br.open(url + "#queue/orders.dead")
+	br.do("browser opened by its link", chromedp.WaitReady(chromedp.CSS(`#messages tbody tr.dead`)))
 
 	// A few refreshes more, each of which could go wrong.
 	before := eval[string](br, `document.getElementById('status-text').textContent`)

@@ -123,11 +123,12 @@
 
   function renderSpark(series) {
     const box = $('#spark');
-    const W = Math.max(box.clientWidth, 100), H = 80, span = 60;
+    const W = Math.max(box.clientWidth, 100), H = Math.max(box.clientHeight, 40), span = 60;
     box.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     box.replaceChildren();
+    $('#spark-max').textContent = '';
     if (series.length < 2) {
-      box.append(svg('text', { x: 8, y: 44, class: 'none', fill: '#868e96', 'font-size': 12 }, 'collecting samples while this page is open…'));
+      box.append(svg('text', { x: 8, y: 24, fill: '#868e96', 'font-size': 12 }, 'collecting samples while this page is open…'));
       return;
     }
     let top = 1;
@@ -140,7 +141,7 @@
         'stroke-width': 2, 'stroke-linejoin': 'round',
       }));
     }
-    box.append(svg('text', { x: 4, y: 12, fill: '#868e96', 'font-size': 10 }, rate(top) + '/s'));
+    $('#spark-max').textContent = 'top ' + rate(top) + '/s';
   }
 
   // --- actions, with a second click to confirm the ones that destroy ---
@@ -164,7 +165,7 @@
     if (!b || b.disabled) return;
     const { action, name, label } = b.dataset;
     if (action === 'browse') {
-      openBrowser(name, b.dataset.kind);
+      openBrowser(name, b.dataset.kind, true);
       return;
     }
     if (!run[action]) return;
@@ -332,14 +333,30 @@
 
   // --- the message browser ---
   let browsing = null; // { name, kind }
-  function openBrowser(name, kind) {
+  function openBrowser(name, kind, scroll) {
     browsing = { name, kind };
+    // A link to the page with this hash opens the same browser.
+    history.replaceState(null, '', '#' + kind + '/' + encodeURIComponent(name));
     $('#browser').hidden = false;
     $('#browser-name').textContent = kind + ' ' + name;
     $('#messages-pos').textContent = kind === 'topic' ? 'Seq' : '#';
-    loadMessages().then(() => $('#browser').scrollIntoView({ behavior: 'smooth', block: 'start' }));
+    loadMessages().then(() => scroll && $('#browser').scrollIntoView({ behavior: 'smooth', block: 'start' }));
   }
-  $('#browser-close').addEventListener('click', () => { browsing = null; $('#browser').hidden = true; });
+  $('#browser-close').addEventListener('click', () => {
+    browsing = null;
+    $('#browser').hidden = true;
+    history.replaceState(null, '', location.pathname + location.search);
+  });
+  {
+    const m = /^#(queue|topic)\/(.+)$/.exec(location.hash);
+    if (m) {
+      try {
+        openBrowser(decodeURIComponent(m[2]), m[1]);
+      } catch (e) {
+        // a malformed hash opens nothing
+      }
+    }
+  }
 
   async function loadMessages() {
     if (!browsing) return;
