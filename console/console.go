@@ -71,9 +71,14 @@ const maxBody = 64 << 10
 // mounted and the JSON API under api/ (see the package doc). It works
 // mounted on an [http.ServeMux] pattern such as "/herald/", behind
 // [http.StripPrefix], or as a server's whole handler. It is safe for
-// concurrent use, starts no goroutine, and never panics on a request: a
-// panic while serving one (from a message body's String method, say) is
-// answered with 500 and logged. Handler panics if b is nil.
+// concurrent use. It runs nothing in the background but one timer, which
+// drops the rate samples [IdleAfter] after the API was last read. It never
+// panics on a request: a panic while serving one is answered with 500 and
+// logged. Handler panics if b is nil.
+//
+// Serving a request runs no handler of the application, but showing a
+// message body runs the body's own String, Error or Format method, if it
+// has one.
 func Handler(b *herald.Broker, opts ...Option) http.Handler {
 	if b == nil {
 		panic("console: Handler with a nil broker")

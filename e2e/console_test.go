@@ -183,8 +183,9 @@ func TestQueueTableUpdatesLive(t *testing.T) {
 	br.screenshot(false)
 }
 
-// TestPurgeAndMoveBackButtons works the actions through the page's
-// buttons and checks the counts they show after.
+// TestPurgeAndMoveBackButtons works the actions through the page (the
+// purge and move-back buttons, and the test-message form) and checks the
+// counts it shows after.
 func TestPurgeAndMoveBackButtons(t *testing.T) {
 	b := shop(t)
 	publishN(t, b, "orders", 7, func(i int) *herald.Message { return &herald.Message{Key: "order.created", Body: i} })
@@ -220,7 +221,23 @@ func TestPurgeAndMoveBackButtons(t *testing.T) {
 			t.Errorf("moved message %s still has x-death headers: %v", m.ID, m.Headers)
 		}
 	}
-	for _, want := range []string{"herald console: purged", "messages=4", "herald console: moved dead letters back", "moved=3"} {
+	// Publish a test message with the form.
+	br.do("fill the form",
+		chromedp.SetValue(chromedp.ID("pub-dest"), "orders"),
+		chromedp.SendKeys(chromedp.ID("pub-key"), "order.test"),
+		chromedp.SendKeys(chromedp.ID("pub-headers"), "source=e2e\ntrace = 42"),
+		chromedp.SendKeys(chromedp.ID("pub-body"), "hello from the console"),
+		chromedp.Click(chromedp.ID("pub-send")))
+	br.waitCell("queues", "orders", "ready", 4)
+	br.do("notice", chromedp.WaitReady(chromedp.JSPath(`(n => n.textContent.startsWith('Published ') ? n : null)(document.getElementById('notice'))`)))
+	ms := q.Browse(10)
+	if last := ms[len(ms)-1]; last.Key != "order.test" || last.Body != "hello from the console" ||
+		last.Headers["source"] != "e2e" || last.Headers["trace"] != "42" {
+		t.Errorf("the published test message: %+v, headers %v", last.Message, last.Headers)
+	}
+
+	for _, want := range []string{"herald console: purged", "messages=4", "herald console: moved dead letters back", "moved=3",
+		"herald console: published a test message"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("action log lacks %q:\n%s", want, logs)
 		}
