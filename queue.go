@@ -48,6 +48,7 @@ type Queue struct {
 	sweepAt     int64 // broker clock of the next expiry sweep; 0: none
 	lastSweep   int64
 	duplicates  uint64
+	purged      uint64 // see Purge
 	dedup       *dedupWindow
 	dying       int // taken out to be dead-lettered, not yet counted ended
 	published   uint64
@@ -64,10 +65,10 @@ type Queue struct {
 }
 
 // QueueStats is a snapshot of a queue's counters. Every published message
-// is in exactly one of Acked, Rejected, Expired, Dropped (its end) or
-// Ready, Unacked, Delayed, Scheduled (still in the queue), so
-// Published = Acked + Rejected + Expired + Dropped + Ready + Unacked +
-// Delayed + Scheduled whenever no settle is in progress.
+// is in exactly one of Acked, Rejected, Expired, Dropped, Purged (its end)
+// or Ready, Unacked, Delayed, Scheduled (still in the queue), so
+// Published = Acked + Rejected + Expired + Dropped + Purged + Ready +
+// Unacked + Delayed + Scheduled whenever no settle is in progress.
 type QueueStats struct {
 	Published uint64 // messages accepted by publish
 	Delivered uint64 // deliveries handed to consumers, redeliveries included
@@ -78,6 +79,7 @@ type QueueStats struct {
 	Rejected uint64
 	Expired  uint64 // ended by TTL before delivery
 	Dropped  uint64 // ended by the overflow policy
+	Purged   uint64 // ended by Purge
 	// DeadLettered counts the Rejected, Expired and Dropped messages that
 	// were published to the dead-letter destination; DeadLetterFailed those
 	// for which that publish failed (the destination missing or full).
@@ -130,6 +132,7 @@ func (q *Queue) Stats() QueueStats {
 		Rejected:         rejected + q.ends.limited.Load(),
 		Expired:          q.ends.expired.Load(),
 		Dropped:          q.ends.dropped.Load(),
+		Purged:           q.purged,
 		DeadLettered:     q.ends.deadLettered.Load(),
 		DeadLetterFailed: q.ends.deadLetterFailed.Load(),
 		Ready:            q.ready.Len(),

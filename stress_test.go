@@ -40,6 +40,7 @@ type stressSpec struct {
 	timeout   time.Duration // the whole run, after which the test fails
 	waitLimit time.Duration // bound of the random timeouts of some publishes and receives
 	maxTTL    time.Duration // bound of the random TTL of one message in ten; 0: none
+	purge     bool          // purge the work queue at every progress tick
 }
 
 func (s stressSpec) total() int { return s.producers * s.perProducer }
@@ -52,6 +53,7 @@ type stressLedger struct {
 	mu     sync.Mutex
 	acked  map[string]int      // ID -> acks that returned nil
 	dead   map[string][]string // ID -> x-death reason of each dead letter
+	purged int                 // messages Purge reported ending
 	events int
 
 	done     chan struct{} // closed when events reach total
@@ -81,6 +83,15 @@ func (l *stressLedger) recordDead(id, reason string) {
 	defer l.mu.Unlock()
 	l.dead[id] = append(l.dead[id], reason)
 	l.bumpLocked()
+}
+
+func (l *stressLedger) recordPurged(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.purged += n
+	for range n {
+		l.bumpLocked()
+	}
 }
 
 func (l *stressLedger) bumpLocked() {
@@ -258,6 +269,9 @@ wait:
 			t.Errorf("gave up after %v: %v; work %+v; dead %+v", spec.timeout, l, q.Stats(), dq.Stats())
 			break wait
 		case <-l.progress:
+			if spec.purge {
+				l.recordPurged(q.Purge())
+			}
 			i := master.IntN(len(consumers))
 			stop(consumers[i])
 			consumers[i] = start(i, master.Uint64())
@@ -334,11 +348,20 @@ func (l *stressLedger) verify(t *testing.T, spec stressSpec, work, dead QueueSta
 			want[stressID(p, i)] = true
 		}
 	}
+	// Purge reports how many messages it ended, not which: those are the
+	// IDs with no other end.
 	var bad []string
+	unended := 0
 	for id := range want {
-		if n := l.acked[id] + len(l.dead[id]); n != 1 {
+		switch n := l.acked[id] + len(l.dead[id]); {
+		case n == 0:
+			unended++
+		case n > 1:
 			bad = append(bad, fmt.Sprintf("%s: acked %d times, dead-lettered %v", id, l.acked[id], l.dead[id]))
 		}
+	}
+	if unended != l.purged {
+		bad = append(bad, fmt.Sprintf("%d IDs never acked nor dead-lettered, %d purged", unended, l.purged))
 	}
 	var acks, deads uint64
 	byReason := map[string]uint64{}
@@ -377,7 +400,8 @@ func (l *stressLedger) verify(t *testing.T, spec stressSpec, work, dead QueueSta
 	check("work.Expired", work.Expired, byReason[ReasonExpired])
 	check("work.DeadLettered", work.DeadLettered, deads)
 	check("work.DeadLetterFailed", work.DeadLetterFailed, 0)
-	check("work.Acked+Rejected+Expired+Dropped", work.Acked+work.Rejected+work.Expired+work.Dropped, work.Published)
+	check("work.Purged", work.Purged, uint64(l.purged))
+	check("work.Acked+Rejected+Expired+Dropped+Purged", work.Acked+work.Rejected+work.Expired+work.Dropped+work.Purged, work.Published)
 	// Every delivery is settled once: acked, nacked (a timeout counts as a
 	// nack) or rejected, and delivery-limit deaths are nacks.
 	check("work.Delivered", work.Delivered, work.Acked+work.Nacked+byReason[ReasonRejected])

@@ -69,12 +69,7 @@ type SubscriptionStats struct {
 // Stats returns a snapshot of the subscription's counters.
 func (s *Subscription) Stats() SubscriptionStats {
 	if s.group != nil {
-		q := s.group.q.Stats()
-		return SubscriptionStats{
-			Delivered: q.Delivered, Acked: q.Acked, Nacked: q.Nacked, Rejected: q.Rejected,
-			Expired: q.Expired, Dropped: q.Dropped, DeadLettered: q.DeadLettered,
-			DeadLetterFailed: q.DeadLetterFailed, Lag: uint64(q.Ready), Unacked: q.Unacked, Delayed: q.Delayed,
-		}
+		return groupStats(s.group.q.Stats())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

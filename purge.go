@@ -1,0 +1,33 @@
+package herald
+
+// Purge removes every ready message from the queue and returns how many it
+// removed. They end there, counted in Stats().Purged: they are not
+// dead-lettered, whatever the queue's dead-letter destination, as in
+// RabbitMQ. Messages handed out and not yet settled, backing off after a
+// nack or waiting out a Delay are not ready and stay. Publishers waiting
+// for room are woken.
+//
+// Purge holds the queue's lock while it empties the ready list, in time
+// proportional to the ready messages; it never waits for anything else.
+func (q *Queue) Purge() int {
+	q.lock()
+	defer q.mu.Unlock()
+	n := q.ready.Len()
+	if n == 0 {
+		return 0
+	}
+	for range n {
+		q.ready.PopFront()
+	}
+	q.purged += uint64(n)
+	q.freeLocked(n)
+	q.flushFreedLocked()
+	for i := 0; i < n && q.producers.Len() > 0 && q.roomLocked(); i++ {
+		w, _ := q.producers.PopFront()
+		w.wake()
+	}
+	if q.b.watched() && q.idleLocked() {
+		q.b.signalQuiet()
+	}
+	return n
+}
