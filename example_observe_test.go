@@ -48,3 +48,38 @@ func ExampleWithObserver() {
 	// delivered: lamp attempt 1
 	// rejected: lamp rejected to dead
 }
+
+// SubscriptionStats lists each subscription of a topic, and each group
+// once, with how far behind it is: what a lag gauge reads.
+func ExampleTopic_SubscriptionStats() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	t, _ := b.Topic("prices")
+	t.Subscribe()
+	t.Subscribe(herald.WithGroup("audit"))
+	for i := range 3 {
+		t.Publish(ctx, herald.NewMessage(i))
+	}
+	for group, s := range t.SubscriptionStats() {
+		fmt.Printf("group %q: lag %d\n", group, s.Lag)
+	}
+	// Output:
+	// group "": lag 3
+	// group "audit": lag 3
+}
+
+// A handler can tell where its delivery came from, for logs or metrics.
+func ExampleDelivery_Place() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	t, _ := b.Topic("orders")
+	member, _ := t.Subscribe(herald.WithGroup("billing"))
+	t.Publish(ctx, herald.NewMessage("book"))
+	d, _ := member.Receive(ctx)
+	fmt.Printf("%+v\n", d.Place())
+	d.Ack()
+	// Output:
+	// {Name:orders Kind:topic Group:billing}
+}
