@@ -447,12 +447,20 @@ func TestObserverPlaces(t *testing.T) {
 }
 
 // TestObserverHooksMayReenter has every hook call back into the broker:
-// publish, read Stats, declare. None may deadlock.
+// read the Stats of the very queue or topic it reports on (taking its
+// locks, which would deadlock if herald held them), declare, publish.
 func TestObserverHooksMayReenter(t *testing.T) {
 	var b *Broker
 	var side *Queue
-	reenter := func() {
-		side.Stats()
+	reenter := func(p Place) {
+		if q, err := b.LookupQueue(p.Name); err == nil {
+			q.Stats()
+		}
+		if tp, err := b.LookupTopic(p.Name); err == nil {
+			tp.Stats()
+			for range tp.SubscriptionStats() {
+			}
+		}
 		b.Names()
 		if _, err := b.Queue("side", WithCapacity(1000), WithOverflow(OverflowDropOldest)); err != nil {
 			t.Error(err)
@@ -460,12 +468,12 @@ func TestObserverHooksMayReenter(t *testing.T) {
 	}
 	b = newTestBroker(t, WithObserver(Observer{
 		Publish: func(ctx context.Context, p PublishInfo) (Headers, func(error)) {
-			reenter()
-			return nil, func(error) { reenter() }
+			reenter(p.Place)
+			return nil, func(error) { reenter(p.Place) }
 		},
-		Deliver: func(ctx context.Context, d DeliverInfo) { reenter() },
+		Deliver: func(ctx context.Context, d DeliverInfo) { reenter(d.Place) },
 		End: func(e EndInfo) {
-			reenter()
+			reenter(e.Place)
 			if e.Place.Name != "side" {
 				// Publishes go through Publish again, into a queue of its own.
 				if err := side.Publish(context.Background(), NewMessage(e.Outcome.String())); err != nil {
@@ -478,6 +486,8 @@ func TestObserverHooksMayReenter(t *testing.T) {
 	q := mustQueue(t, b, "q", WithCapacity(1), WithOverflow(OverflowDropNewest))
 	tp, _ := b.Topic("t", WithCapacity(1), WithOverflow(OverflowDropNewest))
 	sub, _ := tp.Subscribe()
+	gt, _ := b.Topic("gt")
+	member, _ := gt.Subscribe(WithGroup("g"))
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -488,6 +498,8 @@ func TestObserverHooksMayReenter(t *testing.T) {
 		tp.Publish(context.Background(), NewMessage(2)) // dropped
 		settleOrFail(t, recvOrFail(t, sub).Nack)
 		settleOrFail(t, recvOrFail(t, sub).Ack)
+		gt.Publish(context.Background(), NewMessage(1))
+		settleOrFail(t, recvOrFail(t, member).Reject)
 		ctx, cancel := context.WithCancel(context.Background())
 		publishOrFail(t, q, 3)
 		q.Consume(ctx, func(context.Context, *Delivery) error { cancel(); return nil })
@@ -497,8 +509,8 @@ func TestObserverHooksMayReenter(t *testing.T) {
 	case <-time.After(eventTimeout):
 		t.Fatal("a hook that calls back into the broker deadlocked")
 	}
-	if n := side.Stats().Published; n != 6 {
-		t.Errorf("End hooks published %d messages, want 6 (dropped, rejected, dropped, nacked, acked, acked)", n)
+	if n := side.Stats().Published; n != 7 {
+		t.Errorf("End hooks published %d messages, want 7 (dropped, rejected, dropped, nacked, acked, rejected, acked)", n)
 	}
 }
 
