@@ -55,6 +55,8 @@ type Instrumentation struct {
 	procDur  messagingconv.ProcessDuration
 
 	expired, dropped, deadLettered, deadLetterFailed metric.Int64Counter
+
+	sets attrSets
 }
 
 // New returns an Instrumentation configured by opts. It returns an error

@@ -9,6 +9,7 @@ import (
 	"github.com/heraldmq/herald"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -70,7 +71,6 @@ func messageAttrs(m *herald.Message, attrs []attribute.KeyValue) []attribute.Key
 func (i *Instrumentation) publish(ctx context.Context, p herald.PublishInfo) (herald.Headers, func(error)) {
 	start := time.Now()
 	attrs := placeAttrs(p.Place, make([]attribute.KeyValue, 0, 10))
-	metricAttrs := attrs[:len(attrs):len(attrs)]
 	spanAttrs := messageAttrs(p.Message, append(attrs,
 		semconv.MessagingOperationTypeSend, semconv.MessagingOperationName("send"), KindKey.String(p.Kind)))
 	ctx, span := i.tracer.Start(ctx, spanName("send", p.Place),
@@ -78,18 +78,17 @@ func (i *Instrumentation) publish(ctx context.Context, p herald.PublishInfo) (he
 	h := herald.Headers{}
 	i.prop.Inject(ctx, HeaderCarrier(h))
 	return h, func(err error) {
-		attrs := metricAttrs
+		sent, dur := i.sets.get(p.Place, opSend), i.sets.get(p.Place, opSendDuration)
 		if err != nil {
 			et := errorType(err)
-			attrs = append(attrs, et)
+			sent, dur = withAttr(sent, et), withAttr(dur, et)
 			span.SetAttributes(et)
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
 		span.End()
-		i.sent.Add(ctx, 1, "send", System, attrs...)
-		i.opDur.Record(ctx, time.Since(start).Seconds(), "send", System,
-			append(attrs, semconv.MessagingOperationTypeSend)...)
+		i.sent.Inst().Add(ctx, 1, metric.WithAttributeSet(sent))
+		i.opDur.Inst().Record(ctx, time.Since(start).Seconds(), metric.WithAttributeSet(dur))
 	}
 }
 
@@ -97,9 +96,9 @@ func (i *Instrumentation) publish(ctx context.Context, p herald.PublishInfo) (he
 // "receive", linked to its producer's span.
 func (i *Instrumentation) deliver(ctx context.Context, d herald.DeliverInfo) {
 	attrs := placeAttrs(d.Place, make([]attribute.KeyValue, 0, 10))
-	op := "process"
+	op, set := "process", opProcess
 	if !d.Consume {
-		op = "receive"
+		op, set = "receive", opReceive
 		producer := trace.SpanContextFromContext(i.prop.Extract(context.Background(), HeaderCarrier(d.Delivery.Headers)))
 		spanAttrs := messageAttrs(d.Delivery.Message, append(attrs[:len(attrs):len(attrs)],
 			semconv.MessagingOperationTypeReceive, semconv.MessagingOperationName(op), AttemptKey.Int(d.Delivery.Attempt)))
@@ -107,7 +106,7 @@ func (i *Instrumentation) deliver(ctx context.Context, d herald.DeliverInfo) {
 			trace.WithAttributes(spanAttrs...), trace.WithLinks(trace.Link{SpanContext: producer}))
 		span.End()
 	}
-	i.consumed.Add(ctx, 1, op, System, attrs...)
+	i.consumed.Inst().Add(ctx, 1, metric.WithAttributeSet(i.sets.get(d.Place, set)))
 }
 
 // Middleware returns a herald.Middleware that runs each handler in a
@@ -122,21 +121,20 @@ func (i *Instrumentation) Middleware() herald.Middleware {
 			p := d.Place()
 			start := time.Now()
 			attrs := placeAttrs(p, make([]attribute.KeyValue, 0, 12))
-			metricAttrs := attrs[:len(attrs):len(attrs)]
 			spanAttrs := messageAttrs(d.Message, append(attrs,
 				semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"), AttemptKey.Int(d.Attempt)))
 			parent := i.prop.Extract(ctx, HeaderCarrier(d.Headers))
 			ctx, span := i.tracer.Start(parent, spanName("process", p),
 				trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(spanAttrs...))
 			finish := func(et attribute.KeyValue, failed bool, status string) {
-				attrs := metricAttrs
+				set := i.sets.get(p, opProcess)
 				if failed {
-					attrs = append(attrs, et)
+					set = withAttr(set, et)
 					span.SetAttributes(et)
 					span.SetStatus(codes.Error, status)
 				}
 				span.End()
-				i.procDur.Record(ctx, time.Since(start).Seconds(), "process", System, attrs...)
+				i.procDur.Inst().Record(ctx, time.Since(start).Seconds(), metric.WithAttributeSet(set))
 			}
 			defer func() {
 				if r := recover(); r != nil {
