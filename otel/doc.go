@@ -7,7 +7,9 @@
 //     "send <destination>" for each publish, whose context travels to the
 //     consumers in the message's Headers (W3C trace context by default);
 //     a CLIENT span "receive <destination>" for each delivery that Receive
-//     returns; and the metrics messaging.client.sent.messages,
+//     returns, linked to its producer's span ([Instrumentation.Extract]
+//     gives such a consumer the producer's context for spans of its own);
+//     and the metrics messaging.client.sent.messages,
 //     messaging.client.operation.duration,
 //     messaging.client.consumed.messages, herald.messages.expired,
 //     herald.messages.dropped, herald.messages.dead_lettered and

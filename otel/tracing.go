@@ -95,15 +95,18 @@ func (i *Instrumentation) publish(ctx context.Context, p herald.PublishInfo) (he
 // deliver counts a delivery; one that Receive returns gets a CLIENT span
 // "receive", linked to its producer's span.
 func (i *Instrumentation) deliver(ctx context.Context, d herald.DeliverInfo) {
-	attrs := placeAttrs(d.Place, make([]attribute.KeyValue, 0, 10))
 	op, set := "process", opProcess
 	if !d.Consume {
 		op, set = "receive", opReceive
+		attrs := placeAttrs(d.Place, make([]attribute.KeyValue, 0, 10))
 		producer := trace.SpanContextFromContext(i.prop.Extract(context.Background(), HeaderCarrier(d.Delivery.Headers)))
-		spanAttrs := messageAttrs(d.Delivery.Message, append(attrs[:len(attrs):len(attrs)],
+		spanAttrs := messageAttrs(d.Delivery.Message, append(attrs,
 			semconv.MessagingOperationTypeReceive, semconv.MessagingOperationName(op), AttemptKey.Int(d.Delivery.Attempt)))
-		_, span := i.tracer.Start(ctx, spanName(op, d.Place), trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(spanAttrs...), trace.WithLinks(trace.Link{SpanContext: producer}))
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(spanAttrs...)}
+		if producer.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
+		}
+		_, span := i.tracer.Start(ctx, spanName(op, d.Place), opts...)
 		span.End()
 	}
 	i.consumed.Inst().Add(ctx, 1, metric.WithAttributeSet(i.sets.get(d.Place, set)))
