@@ -255,3 +255,22 @@ func TestCollectorWithoutObserver(t *testing.T) {
 		t.Errorf("herald_queue_messages_ready reported %d times, want 1", n)
 	}
 }
+
+// TestObserverAllocatesNothing checks the collector's claim that its hooks
+// cost a message no allocation.
+func TestObserverAllocatesNothing(t *testing.T) {
+	o := heraldprom.New().Observer()
+	ctx := context.Background()
+	m := herald.NewMessage(1)
+	p := herald.PublishInfo{Place: herald.Place{Name: "q", Kind: "queue"}, Message: m}
+	d := herald.DeliverInfo{Place: p.Place, Delivery: &herald.Delivery{Message: m}}
+	e := herald.EndInfo{Place: p.Place, Message: m, Outcome: herald.OutcomeRejected, Reason: herald.ReasonRejected, DeadLetter: "dlq"}
+	if n := testing.AllocsPerRun(100, func() {
+		_, done := o.Publish(ctx, p)
+		done(nil)
+		o.Deliver(ctx, d)
+		o.End(e)
+	}); n != 0 {
+		t.Errorf("%v allocations per message", n)
+	}
+}
