@@ -80,6 +80,7 @@ func (q *Queue) sweepAckTimeouts() {
 		q.wakeConsumerLocked()
 	}
 	q.mu.Unlock()
+	q.ends.observeTimeouts(expired)
 	for _, e := range dead {
 		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	}

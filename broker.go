@@ -181,6 +181,9 @@ func (b *Broker) Publish(ctx context.Context, name string, m *Message) error {
 // publishTo is every Publish after its checks: stamp, then put.
 func (b *Broker) publishTo(ctx context.Context, d destination, m *Message) error {
 	m.stamp(b.wall)
+	if b.cfg.obs != nil {
+		return b.publishObserved(ctx, d, m)
+	}
 	return d.put(ctx, m, false)
 }
 

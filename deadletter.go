@@ -43,6 +43,7 @@ type endings struct {
 	deadLetter string // destination name; "" for none
 	key        string // the dead letters' routing key, if replaceKey
 	replaceKey bool
+	where      Place // for observers; see observe.go
 
 	limited          atomic.Uint64 // reached max deliveries
 	expired          atomic.Uint64
@@ -52,7 +53,8 @@ type endings struct {
 }
 
 func newEndings(b *Broker, place string, c redeliveryConfig) endings {
-	return endings{b: b, place: place, deadLetter: c.deadLetter, key: c.deadLetterKey, replaceKey: c.replaceKey}
+	return endings{b: b, place: place, deadLetter: c.deadLetter, key: c.deadLetterKey, replaceKey: c.replaceKey,
+		where: Place{Name: place, Kind: "queue"}}
 }
 
 // end counts a message's ending and dead-letters it when there is a
@@ -68,6 +70,7 @@ func (x *endings) end(e entry, how ending, reason string, cause error) {
 		x.dropped.Add(1)
 	}
 	if x.deadLetter == "" {
+		x.observeEnd(e, how, reason, cause, nil)
 		return
 	}
 	dead := e.m.clone()
@@ -88,7 +91,9 @@ func (x *endings) end(e entry, how ending, reason string, cause error) {
 		x.deadLetterFailed.Add(1)
 		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.deadLetter,
 			"id", e.m.ID, "reason", reason, "error", err)
+		x.observeEnd(e, how, reason, cause, err)
 		return
 	}
 	x.deadLettered.Add(1)
+	x.observeEnd(e, how, reason, cause, nil)
 }

@@ -141,6 +141,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 			return err
 		}
 		d.Missed, missed = missed, 0
+		b.observeDeliver(ctx, d, true)
 		err := b.call(ctx, h, d)
 		settleByResult(d, err)
 	}

@@ -171,6 +171,7 @@ type retrier interface{ retry(e entry) }
 // message is never missing from Stats, at worst briefly counted twice.
 func settleEntry(d *Delivery, how uint64, cause error, c *redeliveryConfig, ends *endings, r retrier) {
 	e := d.entry()
+	ends.observeSettle(e, how, cause)
 	switch how {
 	case settledAck:
 		d.counts.acked.Add(1)

@@ -89,6 +89,7 @@ type brokerConfig struct {
 	logger *slog.Logger
 
 	middleware []Middleware // WithMiddleware; see middleware.go
+	obs        *Observer    // WithObserver; nil: none. See observe.go
 }
 
 type queueConfig struct {

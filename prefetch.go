@@ -148,6 +148,7 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 				now = t.b.clock()
 			}
 			if now-r.at > int64(t.cfg.maxAge) {
+				s.ends.observeLost(OutcomeExpired, entry{m: r.m, seq: c + uint64(i)})
 				s.ends.expired.Add(1)
 				counts.delivered.Add(^uint64(0))
 				continue
@@ -169,11 +170,14 @@ func (s *Subscription) unprefetch(buf *prefetchBuf) {
 	s.mu.Lock()
 	s.settles.shared.delivered.Add(-uint64(n)) // never handed out
 	closed := s.closed.Load()
+	var dropped []entry
 	for buf.Len() > 0 {
 		e, _ := buf.PopBack()
 		if !closed {
 			e.attempt--
 			s.retries.PushFront(e)
+		} else {
+			dropped = s.ends.keepObserved(dropped, e)
 		}
 	}
 	if !closed {
@@ -181,6 +185,7 @@ func (s *Subscription) unprefetch(buf *prefetchBuf) {
 	}
 	s.mu.Unlock()
 	if closed {
+		s.ends.observeLost(OutcomeDropped, dropped...)
 		s.ends.dropped.Add(uint64(n))
 		return
 	}

@@ -359,6 +359,7 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	if err := q.take(ctx, w, d, &q.settles.shared, nil); err != nil {
 		return nil, err
 	}
+	q.b.observeDeliver(ctx, d, false)
 	return d, nil
 }
 

@@ -40,8 +40,7 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 		m.CorrelationID = nextID()
 	}
 	m.ReplyTo = box.name
-	m.stamp(b.wall)
-	if err := d.put(ctx, m, false); err != nil {
+	if err := b.publishTo(ctx, d, m); err != nil {
 		return nil, err
 	}
 	select {

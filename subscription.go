@@ -147,6 +147,7 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 	if err := s.take(ctx, w, d, &s.settles.shared, nil); err != nil {
 		return nil, err
 	}
+	s.t.b.observeDeliver(ctx, d, false)
 	return d, nil
 }
 
@@ -240,11 +241,14 @@ func (s *Subscription) Close() error {
 	s.t.removeSub(s)
 	s.mu.Lock()
 	n := s.retries.Len()
+	var dropped []entry
 	for s.retries.Len() > 0 {
-		s.retries.PopFront()
+		e, _ := s.retries.PopFront()
+		dropped = s.ends.keepObserved(dropped, e)
 	}
 	s.retryN.Store(0)
 	s.mu.Unlock()
+	s.ends.observeLost(OutcomeDropped, dropped...)
 	s.ends.dropped.Add(uint64(n))
 	s.t.wakeReaders()
 	s.t.b.noteSettled(s.t)
@@ -317,6 +321,7 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				continue // another handler of this subscription took it
 			}
 			if t.cfg.maxAge > 0 && t.b.clock()-at > int64(t.cfg.maxAge) {
+				s.ends.observeLost(OutcomeExpired, entry{m: m, seq: c})
 				s.ends.expired.Add(1)
 				counts.delivered.Add(^uint64(0))
 				continue
@@ -415,6 +420,7 @@ func (s *Subscription) retryDue(e entry) {
 	s.delayed--
 	if s.closed.Load() {
 		s.mu.Unlock()
+		s.ends.observeLost(OutcomeDropped, e)
 		s.ends.dropped.Add(1)
 		return
 	}

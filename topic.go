@@ -242,6 +242,7 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 			t.dropped++
 			t.rememberLocked(m)
 			t.wmu.Unlock()
+			t.observeDropped(m)
 			return nil, 0, nil
 		default: // OverflowBlock
 			if internal {
@@ -485,6 +486,7 @@ func (t *Topic) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
 	}
 	s := &Subscription{t: t, cfg: cfg}
 	s.ends = newEndings(t.b, t.name, cfg.redeliveryConfig)
+	s.ends.where.Kind = "topic"
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	if err := t.openLocked(); err != nil {
@@ -524,6 +526,7 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 	if g == nil {
 		qcfg := queueConfig{queueSettings: queueSettings{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}}
 		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
+		g.q.ends.where = Place{Name: t.name, Kind: "topic", Group: cfg.group}
 		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
 			if m, _, ok := t.read(c); ok {
 				g.q.putSeq(context.Background(), m, c, true) // fits: the group's capacity is the ring's
