@@ -19,7 +19,8 @@ import (
 // them, their attempt not counted. Either way the messages held count as
 // Delivered and Unacked. A queue or subscription with an ack timeout takes
 // one at a time. Default and minimum: the concurrency (one message per
-// handler). Given twice, the last wins.
+// handler); at most MaxPrefetch (65536), or Consume returns an error
+// wrapping ErrInvalid. Given twice, the last wins.
 func WithPrefetch(n int) ConsumeOption { return prefetchOption(n) }
 
 type prefetchOption int
@@ -122,7 +123,7 @@ func (s *Subscription) prefetchBuf(batch int) *prefetchBuf {
 	if s.cfg.ackTimeout > 0 {
 		return nil // each delivery's timeout must start when it is handed out
 	}
-	return &prefetchBuf{max: batch, ahead: make([]readAhead, 0, batch)}
+	return &prefetchBuf{max: batch, ahead: make([]readAhead, 0, min(batch, int(s.t.size())))}
 }
 
 // claimAhead claims, with one move of the cursor from c, message c (m,

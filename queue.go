@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -338,7 +339,17 @@ func (q *Queue) expiry(m *Message) int64 {
 	if ttl == 0 {
 		return 0
 	}
-	return q.b.clock() + int64(ttl)
+	return deadline(q.b.clock(), ttl)
+}
+
+// deadline returns now+d on the broker clock, or 0 (never) when that is
+// past the clock's range: a TTL of math.MaxInt64 means forever, not an
+// overflow into the past.
+func deadline(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return 0
+	}
+	return now + int64(d)
 }
 
 // Receive waits for the next ready message and hands it to the caller, who
@@ -503,10 +514,14 @@ func (q *Queue) retry(e entry) {
 }
 
 // backoff returns the wait before attempt+1: min doubled per attempt,
-// capped at max.
+// capped at max (doubling past max/2 goes straight to max, so that it
+// cannot overflow).
 func backoff(c redeliveryConfig, attempt int) time.Duration {
 	d := c.backoffMin
 	for i := 1; i < attempt && d < c.backoffMax; i++ {
+		if d > c.backoffMax/2 {
+			return c.backoffMax
+		}
 		d *= 2
 	}
 	return min(d, c.backoffMax)
