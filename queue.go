@@ -295,9 +295,22 @@ func (q *Queue) acceptLocked(e *entry) {
 	}
 	q.scheduled++
 	q.mu.Unlock()
-	if !q.b.sched.At(time.Now().Add(m.Delay), timed{q: q, e: *e, kind: timedDelay}) {
+	if !q.b.sched.At(q.dueOrExpiry(m.Delay, e.expires), timed{q: q, e: *e, kind: timedDelay}) {
 		q.delayDue(*e) // the broker closed: keep it as ready
 	}
+}
+
+// dueOrExpiry returns when a message waiting wait from now must be looked
+// at again: when the wait ends, or when it expires if that comes first, so
+// that a delayed or backing-off message expires on time.
+func (q *Queue) dueOrExpiry(wait time.Duration, expires int64) time.Time {
+	due := time.Now().Add(wait)
+	if expires != 0 {
+		if at := q.b.epoch.Add(time.Duration(expires)); at.Before(due) {
+			return at
+		}
+	}
+	return due
 }
 
 // readyLocked makes e ready and wakes a consumer for it.
@@ -500,7 +513,7 @@ func (q *Queue) retry(e entry) {
 		q.mu.Lock()
 		q.delayed++
 		q.mu.Unlock()
-		if q.b.sched.At(time.Now().Add(wait), timed{q: q, e: e, kind: timedRetry}) {
+		if q.b.sched.At(q.dueOrExpiry(wait, e.expires), timed{q: q, e: e, kind: timedRetry}) {
 			return
 		}
 		q.lock()
