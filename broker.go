@@ -227,9 +227,12 @@ func (b *Broker) beginPut() bool {
 	return true
 }
 
+// endPut notes the end of a put that beginPut counted. The last one to end
+// wakes Shutdown, which may have found it in flight and be waiting for it:
+// a put refused with ErrClosed changes no queue, so nothing else would.
 func (b *Broker) endPut(tracked bool) {
-	if tracked {
-		b.putsDone.Add(1)
+	if tracked && b.putsDone.Add(1) == b.putsStarted.Load() {
+		b.signalQuiet()
 	}
 }
 
