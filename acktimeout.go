@@ -1,6 +1,8 @@
 package herald
 
 import (
+	"context"
+	"slices"
 	"time"
 )
 
@@ -79,12 +81,12 @@ func (q *Queue) sweepAckTimeouts() {
 		q.ready.PushFront(e)
 		q.wakeConsumerLocked()
 	}
+	slices.Reverse(dead) // dead-lettered in the order handed out
+	// Counted with the messages' moves, under mu, for exact Stats.
+	q.settles.shared.nacked.Add(uint64(len(expired)))
+	q.dieAllLocked(context.Background(), dead, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	q.mu.Unlock()
-	for _, e := range dead {
-		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
-	}
 	if len(expired) > 0 {
-		q.settles.shared.nacked.Add(uint64(len(expired)))
 		q.b.noteSettled(q)
 	}
 }

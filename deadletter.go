@@ -40,7 +40,7 @@ const (
 type endings struct {
 	b          *Broker
 	place      string // set in HeaderDeathQueue
-	deadLetter string // destination name; "" for none
+	dest       string // the dead-letter destination's name; "" for none
 	key        string // the dead letters' routing key, if replaceKey
 	replaceKey bool
 
@@ -52,22 +52,35 @@ type endings struct {
 }
 
 func newEndings(b *Broker, place string, c redeliveryConfig) endings {
-	return endings{b: b, place: place, deadLetter: c.deadLetter, key: c.deadLetterKey, replaceKey: c.replaceKey}
+	return endings{b: b, place: place, dest: c.deadLetter, key: c.deadLetterKey, replaceKey: c.replaceKey}
 }
 
 // end counts a message's ending and dead-letters it when there is a
 // destination for that. It must be called with no lock held: publishing the
 // dead letter takes the destination's lock.
 func (x *endings) end(e entry, how ending, reason string, cause error) {
+	x.count(how, 1)
+	x.deadLetter(context.Background(), e, reason, cause)
+}
+
+// count counts n messages that ended as how. A queue counts under its
+// lock, in the critical section that takes the messages out, so that its
+// Stats never see them in no state.
+func (x *endings) count(how ending, n uint64) {
 	switch how {
 	case endLimited:
-		x.limited.Add(1)
+		x.limited.Add(n)
 	case endExpired:
-		x.expired.Add(1)
+		x.expired.Add(n)
 	case endDropped:
-		x.dropped.Add(1)
+		x.dropped.Add(n)
 	}
-	if x.deadLetter == "" {
+}
+
+// deadLetter publishes e's dead letter, if the place has a destination.
+// It must be called with no lock held.
+func (x *endings) deadLetter(ctx context.Context, e entry, reason string, cause error) {
+	if x.dest == "" {
 		return
 	}
 	dead := e.m.clone()
@@ -84,9 +97,9 @@ func (x *endings) end(e entry, how ending, reason string, cause error) {
 	if x.replaceKey {
 		dead.Key = x.key
 	}
-	if err := x.b.publishInternal(context.Background(), x.deadLetter, dead); err != nil {
+	if err := x.b.publishInternal(ctx, x.dest, dead); err != nil {
 		x.deadLetterFailed.Add(1)
-		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.deadLetter,
+		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.dest,
 			"id", e.m.ID, "reason", reason, "error", err)
 		return
 	}

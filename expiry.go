@@ -1,6 +1,9 @@
 package herald
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // expirySweepGap is the least time between two expiry sweeps of a queue:
 // a sweep scans every ready message, so they are spaced out, and an
@@ -35,9 +38,7 @@ func (q *Queue) sweepExpired() {
 	if next != 0 {
 		q.sweepBeforeLocked(next)
 	}
-	for _, e := range dead {
-		q.dieLocked(e, endExpired, ReasonExpired)
-	}
+	q.dieAllLocked(context.Background(), dead, endExpired, ReasonExpired, nil)
 	if len(dead) > 0 {
 		for q.producers.Len() > 0 && q.roomLocked() {
 			w, _ := q.producers.PopFront()

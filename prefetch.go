@@ -69,7 +69,7 @@ func (q *Queue) prefetchLocked(buf *prefetchBuf) {
 				now = q.b.clock()
 			}
 			if now >= e.expires {
-				q.dieLocked(e, endExpired, ReasonExpired)
+				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 				continue
 			}
 		}
@@ -94,7 +94,7 @@ func (q *Queue) takePrefetched(ctx context.Context, w *waiter, d *Delivery, coun
 			// attempts it really had.
 			q.delivered--
 			e.attempt--
-			q.dieLocked(e, endExpired, ReasonExpired)
+			q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 			q.mu.Unlock()
 			continue
 		}

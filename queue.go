@@ -68,7 +68,9 @@ type Queue struct {
 // is in exactly one of Acked, Rejected, Expired, Dropped (its end) or
 // Ready, Unacked, Delayed, Scheduled (still in the queue), so
 // Published = Acked + Rejected + Expired + Dropped + Ready + Unacked +
-// Delayed + Scheduled whenever no settle is in progress.
+// Delayed + Scheduled in every snapshot, even while messages are being
+// settled or dead-lettered: a message counts as ended as soon as it
+// leaves, before its dead letter is published.
 type QueueStats struct {
 	Published uint64 // messages accepted by publish
 	Delivered uint64 // deliveries handed to consumers, redeliveries included
@@ -209,7 +211,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			if q.cfg.overflow == OverflowDropOldest {
 				if old, ok := q.ready.PopOldestLeast(); ok {
 					// The new message takes the old one's place.
-					q.dieLocked(old, endDropped, ReasonMaxLen)
+					q.dieLocked(ctx, old, endDropped, ReasonMaxLen, nil)
 					q.acceptLocked(&e)
 					return nil
 				}
@@ -217,7 +219,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			}
 			q.published++
 			q.rememberLocked(m)
-			q.dieLocked(e, endDropped, ReasonMaxLen)
+			q.dieLocked(ctx, e, endDropped, ReasonMaxLen, nil)
 			q.mu.Unlock()
 			return nil
 		}
@@ -334,7 +336,7 @@ func (q *Queue) delayDue(e entry) {
 	q.scheduled--
 	if e.expires != 0 && q.b.clock() >= e.expires {
 		q.freeLocked(1)
-		q.dieLocked(e, endExpired, ReasonExpired)
+		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 		q.wakeProducerLocked()
 	} else {
 		q.readyLocked(e)
@@ -399,7 +401,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 		if e, ok := q.ready.PopFront(); ok {
 			q.freeLocked(1)
 			if e.expires != 0 && q.b.clock() >= e.expires {
-				q.dieLocked(e, endExpired, ReasonExpired)
+				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 				q.wakeProducerLocked()
 				continue
 			}
@@ -481,15 +483,39 @@ func (q *Queue) idleLocked() bool {
 }
 
 // dieLocked ends e, which the caller has taken out of the queue, with q.mu
-// held on entry and on return. It unlocks around the ending, which may
-// publish a dead letter; meanwhile e counts as dying, so that Shutdown does
-// not mistake the queue for idle.
-func (q *Queue) dieLocked(e entry, how ending, reason string) {
-	q.dying++
-	q.mu.Unlock()
-	q.ends.end(e, how, reason, nil)
-	q.lock()
-	q.dying--
+// held on entry and on return. The ending is counted at once, so that
+// Stats never lose e; then, if e is to be dead-lettered, q.mu is released
+// while the dead letter is published, and e counts as dying meanwhile so
+// that Shutdown does not mistake the queue for idle.
+func (q *Queue) dieLocked(ctx context.Context, e entry, how ending, reason string, cause error) {
+	q.ends.count(how, 1)
+	if q.ends.dest != "" {
+		q.dying++
+		q.mu.Unlock()
+		q.ends.deadLetter(ctx, e, reason, cause)
+		q.lock()
+		q.dying--
+	}
+	if q.b.watched() && q.idleLocked() {
+		q.b.signalQuiet()
+	}
+}
+
+// dieAllLocked is dieLocked for several messages, counted at once.
+func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason string, cause error) {
+	if len(es) == 0 {
+		return
+	}
+	q.ends.count(how, uint64(len(es)))
+	if q.ends.dest != "" {
+		q.dying += len(es)
+		q.mu.Unlock()
+		for _, e := range es {
+			q.ends.deadLetter(ctx, e, reason, cause)
+		}
+		q.lock()
+		q.dying -= len(es)
+	}
 	if q.b.watched() && q.idleLocked() {
 		q.b.signalQuiet()
 	}
@@ -497,33 +523,53 @@ func (q *Queue) dieLocked(e entry, how ending, reason string) {
 
 // settle applies a won settlement of one of q's deliveries.
 func (q *Queue) settle(d *Delivery, how uint64, cause error) {
-	if q.cfg.ackTimeout > 0 {
-		q.mu.Lock()
-		q.inflight.remove(d)
-		q.mu.Unlock()
+	if how == settledNack {
+		q.nack(d, cause)
+	} else {
+		if q.cfg.ackTimeout > 0 {
+			q.mu.Lock()
+			q.inflight.remove(d)
+			q.mu.Unlock()
+		}
+		settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
 	}
-	settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
 	q.b.noteSettled(q)
+}
+
+// nack sends a nacked delivery's message back for another attempt, or to
+// its end at the max deliveries, and counts the nack in the same critical
+// section: Stats never see the message both unacked and backing off, or
+// both unacked and ended.
+func (q *Queue) nack(d *Delivery, cause error) {
+	e := d.entry()
+	q.lock()
+	q.inflight.remove(d)
+	d.counts.nacked.Add(1)
+	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
+		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
+	} else {
+		q.retryLocked(e)
+	}
+	q.mu.Unlock()
 }
 
 // retry makes a nacked message ready again after its back-off.
 func (q *Queue) retry(e entry) {
-	wait := backoff(q.cfg.redeliveryConfig, int(e.attempt))
-	if wait > 0 {
-		q.mu.Lock()
+	q.lock()
+	q.retryLocked(e)
+	q.mu.Unlock()
+}
+
+func (q *Queue) retryLocked(e entry) {
+	if wait := backoff(q.cfg.redeliveryConfig, int(e.attempt)); wait > 0 {
 		q.delayed++
-		q.mu.Unlock()
 		if q.b.sched.At(q.dueOrExpiry(wait, e.expires), timed{q: q, e: e, kind: timedRetry}) {
 			return
 		}
-		q.lock()
 		q.delayed-- // the broker closed: keep the message as ready
-	} else {
-		q.lock()
 	}
 	q.forcePlace()
 	q.readyLocked(e)
-	q.mu.Unlock()
 }
 
 // backoff returns the wait before attempt+1: min doubled per attempt,
@@ -545,7 +591,7 @@ func (q *Queue) retryDue(e entry) {
 	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
-		q.dieLocked(e, endExpired, ReasonExpired)
+		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 	} else {
 		q.forcePlace()
 		q.readyLocked(e)
