@@ -2,8 +2,10 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +17,13 @@ const (
 	HeaderDeathAttempts = "x-death-attempts" // deliveries before it died
 	HeaderDeathTime     = "x-death-time"     // when it died, RFC 3339
 	HeaderDeathError    = "x-death-error"    // the handler's error, if any
+	// HeaderDeathPath lists, comma-separated and oldest first, the queues
+	// a message died in by itself (expired or dropped by overflow) since a
+	// consumer last rejected it or reached its max deliveries. A dead
+	// letter bound for one of them would go round a cycle with nobody to
+	// stop it: herald drops it instead, counts it in the DeadLetterFailed
+	// of the queue it died in last and logs it, as RabbitMQ does.
+	HeaderDeathPath = "x-death-path"
 )
 
 // Reasons a message dies, as set in HeaderDeathReason.
@@ -79,11 +88,48 @@ func (x *endings) count(how ending, n uint64) {
 
 // deadLetter publishes e's dead letter, if the place has a destination.
 // It must be called with no lock held.
+//
+// A dead letter can make another message die: it overflows its
+// destination, which drops one and dead-letters it, and so on. Those are
+// published one after the other by the outermost deadLetter call, which
+// they reach through ctx, rather than each inside the one before: the
+// stack stays flat however long the chain.
 func (x *endings) deadLetter(ctx context.Context, e entry, reason string, cause error) {
 	if x.dest == "" {
 		return
 	}
+	dead := x.letter(e, reason, cause)
+	if run, ok := ctx.Value(deadRunKey{}).(*deadRun); ok {
+		run.pending = append(run.pending, pendingDead{x, dead, reason})
+		return
+	}
+	run := new(deadRun)
+	ctx = context.WithValue(context.WithoutCancel(ctx), deadRunKey{}, run)
+	x.send(ctx, dead, reason)
+	for i := 0; i < len(run.pending); i++ { // sending may add more
+		p := run.pending[i]
+		run.pending[i] = pendingDead{}
+		p.x.send(ctx, p.dead, p.reason)
+	}
+}
+
+// letter returns e's dead letter: a copy of its message with the death
+// headers.
+func (x *endings) letter(e entry, reason string, cause error) *Message {
 	dead := e.m.clone()
+	path := ""
+	if reason == ReasonExpired || reason == ReasonMaxLen {
+		// It died by itself: one step further along a possible cycle.
+		path = x.place
+		if p := e.m.Headers[HeaderDeathPath]; p != "" {
+			path = p + "," + x.place
+		}
+	}
+	if path != "" {
+		dead.Headers[HeaderDeathPath] = path
+	} else {
+		delete(dead.Headers, HeaderDeathPath) // a consumer had its say
+	}
 	dead.Headers[HeaderDeathQueue] = x.place
 	dead.Headers[HeaderDeathReason] = reason
 	dead.Headers[HeaderDeathAttempts] = strconv.Itoa(int(e.attempt))
@@ -97,11 +143,54 @@ func (x *endings) deadLetter(ctx context.Context, e entry, reason string, cause 
 	if x.replaceKey {
 		dead.Key = x.key
 	}
-	if err := x.b.publishInternal(ctx, x.dest, dead); err != nil {
-		x.deadLetterFailed.Add(1)
-		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.dest,
-			"id", e.m.ID, "reason", reason, "error", err)
+	return dead
+}
+
+// send publishes a dead letter and counts the outcome.
+func (x *endings) send(ctx context.Context, dead *Message, reason string) {
+	err := x.b.publishInternal(ctx, x.dest, dead)
+	switch {
+	case err == nil:
+		x.deadLettered.Add(1)
 		return
+	case errors.Is(err, errDeadLetterCycle):
+		x.b.log(slog.LevelWarn, "dead letter dropped: it would cycle back to a queue it died in",
+			"from", x.place, "destination", x.dest, "id", dead.ID, "reason", reason,
+			"path", dead.Headers[HeaderDeathPath], "error", err)
+	default:
+		x.b.log(slog.LevelWarn, "dead letter lost", "from", x.place, "destination", x.dest,
+			"id", dead.ID, "reason", reason, "error", err)
 	}
-	x.deadLettered.Add(1)
+	x.deadLetterFailed.Add(1)
+}
+
+// deadRun holds the dead letters that arose while the outermost
+// deadLetter call of a goroutine was publishing one; see deadLetter.
+type deadRun struct{ pending []pendingDead }
+
+type deadRunKey struct{}
+
+type pendingDead struct {
+	x      *endings
+	dead   *Message
+	reason string
+}
+
+// errDeadLetterCycle refuses a dead letter bound for a queue it died in.
+var errDeadLetterCycle = errors.New("herald: dead letter would cycle")
+
+// cycles reports whether m, put with ctx, is a dead letter that would go
+// back to the place called name, where it already died by itself.
+func cycles(ctx context.Context, m *Message, name string) bool {
+	if ctx.Value(deadRunKey{}) == nil {
+		return false
+	}
+	for path := m.Headers[HeaderDeathPath]; path != ""; {
+		var p string
+		p, path, _ = strings.Cut(path, ",")
+		if p == name {
+			return true
+		}
+	}
+	return false
 }

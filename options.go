@@ -305,6 +305,14 @@ func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliverie
 // be declared later; a dead letter that cannot be published is counted in
 // Stats().DeadLetterFailed and logged. Default: none, and dying messages are
 // dropped and counted. Given twice, the last wins.
+//
+// Dead letters may form cycles (a queue whose dead letters come back to it,
+// through other queues or an exchange). A dead letter that would go back to
+// a queue where the message expired or was dropped by overflow, with no
+// consumer's Reject or max deliveries in between, is dropped instead,
+// counted in DeadLetterFailed and logged, as RabbitMQ does (see
+// [HeaderDeathPath]); so a retry queue whose TTL dead-letters back to the
+// queue its consumer rejects from works, and a cycle nobody consumes ends.
 func WithDeadLetter(dest string) RedeliveryOption { return deadLetterOption(dest) }
 
 type deadLetterOption string

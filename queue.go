@@ -83,7 +83,8 @@ type QueueStats struct {
 	Dropped  uint64 // ended by the overflow policy
 	// DeadLettered counts the Rejected, Expired and Dropped messages that
 	// were published to the dead-letter destination; DeadLetterFailed those
-	// for which that publish failed (the destination missing or full).
+	// for which that publish failed (the destination missing or full) or
+	// that were dropped because they would cycle (see [HeaderDeathPath]).
 	DeadLettered     uint64
 	DeadLetterFailed uint64
 
@@ -167,6 +168,9 @@ func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal bool) error {
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
+	}
+	if internal && cycles(ctx, m, q.name) {
+		return fmt.Errorf("%w: %s died in queue %q before (%s: %s)", errDeadLetterCycle, m.ID, q.name, HeaderDeathPath, m.Headers[HeaderDeathPath])
 	}
 	if q.cfg.transform != nil {
 		out, err := q.b.transform(q.cfg.transform, m)
