@@ -46,6 +46,11 @@ type Broker struct {
 
 	waiters sync.Pool
 	replies replyBoxes // Request's private reply destinations
+
+	// userOnScheduler is non-zero while the scheduler's goroutine
+	// publishes dead letters, and so may run transforms: user code, which
+	// may call Close.
+	userOnScheduler atomic.Int32
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -242,8 +247,10 @@ type handlerContextKey struct{}
 // Consume returns ErrClosed, every running handler's context is cancelled,
 // and later calls return ErrClosed. Messages still in queues stay there,
 // counted in Stats, and are not delivered. Close waits for herald's own
-// goroutines to exit but not for running handlers (a handler may call
-// Close); Consume returns once its handlers have. Close is idempotent and
+// goroutines to exit but not for user code they run: running handlers,
+// and a transform that herald's scheduler runs when it dead-letters an
+// expired or timed-out message. So a handler or a transform may call
+// Close; Consume returns once its handlers have. Close is idempotent and
 // returns nil.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -257,7 +264,14 @@ func (b *Broker) Close() error {
 	for _, d := range ds {
 		d.close()
 	}
-	b.sched.Close()
+	if b.userOnScheduler.Load() > 0 {
+		// User code runs on the scheduler's goroutine, maybe this call:
+		// like a handler, it is not waited for; the goroutine returns
+		// when it does.
+		b.sched.Stop()
+	} else {
+		b.sched.Close()
+	}
 	b.signalQuiet() // WaitIdle returns ErrClosed
 	return nil
 }

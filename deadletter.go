@@ -103,6 +103,10 @@ func (x *endings) deadLetter(ctx context.Context, e entry, reason string, cause 
 		run.pending = append(run.pending, pendingDead{x, dead, reason})
 		return
 	}
+	if ctx.Value(onSchedulerKey{}) != nil {
+		x.b.userOnScheduler.Add(1) // transforms may run; see Broker.Close
+		defer x.b.userOnScheduler.Add(-1)
+	}
 	run := new(deadRun)
 	ctx = context.WithValue(context.WithoutCancel(ctx), deadRunKey{}, run)
 	x.send(ctx, dead, reason)

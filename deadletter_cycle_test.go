@@ -3,6 +3,7 @@ package herald
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -170,4 +171,33 @@ func TestDeadLetterChainDoesNotRecurse(t *testing.T) {
 	if depth > 100 {
 		t.Errorf("the end of a chain of %d dead letters ran %d frames deep", n, depth)
 	}
+}
+
+// A dead-letter queue's transform runs on the scheduler's goroutine when a
+// TTL expiry dead-letters; Close from there waited for that goroutine,
+// itself, forever.
+func TestCloseFromTransformOnScheduler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		closed := make(chan error, 1)
+		mustQueue(t, b, "dlq", WithTransform(func(m *Message) (*Message, error) {
+			closed <- b.Close()
+			return m, nil
+		}))
+		q := mustQueue(t, b, "q", WithTTL(time.Second), WithDeadLetter("dlq"))
+		publishOrFail(t, q, "x")
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Close from a transform on the scheduler's goroutine did not return")
+		}
+		if err := q.Publish(context.Background(), NewMessage("late")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Publish after Close = %v", err)
+		}
+		// The dead letter reached a closed queue: counted, not lost.
+		wantStats(t, q, QueueStats{Published: 1, Expired: 1, DeadLetterFailed: 1})
+	})
 }

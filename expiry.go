@@ -25,7 +25,7 @@ func (q *Queue) sweepBeforeLocked(expires int64) {
 }
 
 // sweepExpired ends every ready message whose TTL has passed.
-func (q *Queue) sweepExpired() {
+func (q *Queue) sweepExpired(ctx context.Context) {
 	q.lock()
 	now := q.b.clock()
 	if q.sweepAt == 0 || q.sweepAt > now {
@@ -38,7 +38,7 @@ func (q *Queue) sweepExpired() {
 	if next != 0 {
 		q.sweepBeforeLocked(next)
 	}
-	q.dieAllLocked(context.Background(), dead, endExpired, ReasonExpired, nil)
+	q.dieAllLocked(ctx, dead, endExpired, ReasonExpired, nil)
 	if len(dead) > 0 {
 		for q.producers.Len() > 0 && q.roomLocked() {
 			w, _ := q.producers.PopFront()

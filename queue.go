@@ -302,7 +302,7 @@ func (q *Queue) acceptLocked(e *entry) {
 	q.scheduled++
 	q.mu.Unlock()
 	if !q.b.sched.At(q.dueOrExpiry(m.Delay, e.expires), timed{q: q, e: *e, kind: timedDelay}) {
-		q.delayDue(*e) // the broker closed: keep it as ready
+		q.delayDue(context.Background(), *e) // the broker closed: keep it as ready
 	}
 }
 
@@ -335,12 +335,12 @@ func (q *Queue) rememberLocked(m *Message) {
 }
 
 // delayDue makes a delayed message ready, unless it expired meanwhile.
-func (q *Queue) delayDue(e entry) {
+func (q *Queue) delayDue(ctx context.Context, e entry) {
 	q.lock()
 	q.scheduled--
 	if e.expires != 0 && q.b.clock() >= e.expires {
 		q.freeLocked(1)
-		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
 		q.wakeProducerLocked()
 	} else {
 		q.readyLocked(e)
@@ -591,11 +591,11 @@ func backoff(c redeliveryConfig, attempt int) time.Duration {
 }
 
 // retryDue puts a message whose back-off has passed at the back of the queue.
-func (q *Queue) retryDue(e entry) {
+func (q *Queue) retryDue(ctx context.Context, e entry) {
 	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
-		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
 	} else {
 		q.forcePlace()
 		q.readyLocked(e)
