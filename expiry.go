@@ -33,7 +33,12 @@ func (q *Queue) sweepExpired(ctx context.Context) {
 		return // stale: an earlier sweep was scheduled after this one
 	}
 	q.sweepAt, q.lastSweep = 0, now
-	dead, next := q.ready.removeIf(func(e entry) bool { return e.expires != 0 && e.expires <= now }, nil)
+	expired := func(e entry) bool { return e.expires != 0 && e.expires <= now }
+	dead, next := q.ready.removeIf(expired, nil)
+	dead, later := q.behind.removeIf(expired, dead)
+	if next == 0 || (later != 0 && later < next) {
+		next = later
+	}
 	q.freeLocked(len(dead))
 	if next != 0 {
 		q.sweepBeforeLocked(next)

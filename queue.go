@@ -30,9 +30,13 @@ type Queue struct {
 	b      *Broker
 	name   string
 	cfg    queueConfig
-	intake *ring.MPSC[entry] // lock-free publishes; see intake.go
-	// sleepers is how many consumers are parked, read by every publish.
+	fast   bool                             // publishes may skip the lock; see intake.go
+	intake atomic.Pointer[ring.MPSC[entry]] // made by the first publish that skips the lock
+	// sleepers is how many consumers are parked, read by every publish;
+	// held whether messages wait in behind, which sends publishes to the
+	// lock (see intake.go).
 	sleepers atomic.Int32
+	held     atomic.Bool
 	_        [56]byte
 	// occupied counts the places taken against the capacity: ready,
 	// scheduled, in the intake or reserved by a publisher on its way in.
@@ -41,6 +45,7 @@ type Queue struct {
 
 	mu          sync.Mutex
 	ready       readyList
+	behind      readyList          // ready, but held behind an unfilled intake slot
 	consumers   ring.Ring[*waiter] // parked in take, oldest first
 	producers   ring.Ring[*waiter] // parked in publish (OverflowBlock)
 	closed      bool
@@ -99,7 +104,7 @@ type QueueStats struct {
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
-	q := &Queue{b: b, name: name, cfg: cfg, ready: newReadyList(cfg.priorities), intake: newIntake(cfg)}
+	q := &Queue{b: b, name: name, cfg: cfg, fast: intakeFits(cfg), ready: newReadyList(cfg.priorities), behind: newReadyList(1)}
 	if cfg.dedup > 0 {
 		q.dedup = newDedupWindow(int64(cfg.dedup))
 	}
@@ -118,7 +123,7 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) Len() int {
 	q.lock()
 	defer q.mu.Unlock()
-	return q.ready.Len()
+	return q.readyLen()
 }
 
 // Stats returns a snapshot of the queue's counters.
@@ -136,7 +141,7 @@ func (q *Queue) Stats() QueueStats {
 		Dropped:          q.ends.dropped.Load(),
 		DeadLettered:     q.ends.deadLettered.Load(),
 		DeadLetterFailed: q.ends.deadLetterFailed.Load(),
-		Ready:            q.ready.Len(),
+		Ready:            q.readyLen(),
 		Unacked:          int(q.delivered - acked - nacked - rejected),
 		Delayed:          q.delayed,
 		Scheduled:        q.scheduled,
@@ -213,7 +218,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
 		case OverflowDropOldest, OverflowDropNewest:
 			if q.cfg.overflow == OverflowDropOldest {
-				if old, ok := q.ready.PopOldestLeast(); ok {
+				if old, ok := q.popOldestLocked(); ok {
 					// The new message takes the old one's place.
 					q.dieLocked(ctx, old, endDropped, ReasonMaxLen, nil)
 					q.acceptLocked(&e)
@@ -255,6 +260,16 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 	q.forcePlace()
 	q.acceptLocked(&entry{m: m, seq: seq})
 	return nil
+}
+
+// popOldestLocked takes out the message OverflowDropOldest sacrifices:
+// the oldest of the lowest priority, else the oldest held behind the
+// intake.
+func (q *Queue) popOldestLocked() (entry, bool) {
+	if e, ok := q.ready.PopOldestLeast(); ok {
+		return e, true
+	}
+	return q.behind.PopFront()
 }
 
 // hasRoom reports whether a publish would find room.
@@ -319,10 +334,16 @@ func (q *Queue) dueOrExpiry(wait time.Duration, expires int64) time.Time {
 	return due
 }
 
-// readyLocked makes e ready and wakes a consumer for it.
+// readyLocked makes e ready and wakes a consumer for it; or, while a
+// publish in the intake is unfilled, holds e behind it (see intake.go).
 func (q *Queue) readyLocked(e entry) {
-	q.ready.PushBack(e)
-	q.wakeConsumerLocked()
+	if q.stalledLocked() || q.behind.Len() > 0 {
+		q.behind.PushBack(e)
+		q.held.Store(true)
+	} else {
+		q.ready.PushBack(e)
+		q.wakeConsumerLocked()
+	}
 	if e.expires != 0 {
 		q.sweepBeforeLocked(e.expires)
 	}
@@ -482,7 +503,7 @@ var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 // idleLocked reports whether the queue holds nothing: no ready, unacked,
 // delayed or dying message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0 &&
+	return q.readyLen() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0 &&
 		q.takenLocked() == 0 // no publisher between its reservation and the intake
 }
 
