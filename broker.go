@@ -200,7 +200,10 @@ func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) e
 	return d.put(ctx, m, true)
 }
 
-// checkPublish rejects what no publish accepts. While draining, only
+// checkPublish rejects what no publish accepts: a nil message or context,
+// a negative TTL or Delay (as WithTTL does; a TTL computed as
+// time.Until(end) after the end would otherwise never expire). While
+// draining, only
 // handlers may publish (through their own context), so that a multi-hop
 // flow drains to its end.
 func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
@@ -209,6 +212,10 @@ func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
 		return invalidf("nil message")
 	case ctx == nil:
 		return invalidf("nil context")
+	case m.TTL < 0:
+		return invalidf("negative TTL %v: 0 is never, a duration is from now", m.TTL)
+	case m.Delay < 0:
+		return invalidf("negative Delay %v: 0 is none, a duration is from now", m.Delay)
 	case b.closed.Load():
 		return ErrClosed
 	case b.draining.Load() && !b.fromHandler(ctx):

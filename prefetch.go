@@ -37,7 +37,7 @@ type prefetchBuf struct {
 // readAhead is a message a subscription read from its topic's ring.
 type readAhead struct {
 	m  *Message
-	at int64 // broker clock at publish, with a max age
+	at int64 // broker clock at publish, with a max age or a TTL
 }
 
 // prefetcher is a source that can take messages ahead: a queue or a
@@ -144,15 +144,10 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 	}
 	now := int64(-1)
 	for i, r := range ahead {
-		if t.cfg.maxAge > 0 {
-			if now < 0 {
-				now = t.b.clock()
-			}
-			if now-r.at > int64(t.cfg.maxAge) {
-				s.ends.expired.Add(1)
-				counts.delivered.Add(^uint64(0))
-				continue
-			}
+		if t.expired(r.m, r.at, &now) {
+			s.ends.expired.Add(1)
+			counts.delivered.Add(^uint64(0))
+			continue
 		}
 		buf.PushBack(entry{m: r.m, attempt: 1, seq: c + uint64(i)})
 	}
