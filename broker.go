@@ -47,6 +47,10 @@ type Broker struct {
 	waiters sync.Pool
 	replies replyBoxes // Request's private reply destinations
 
+	// handlerDrain counts the goroutines that drain for a Shutdown called
+	// from a handler.
+	handlerDrain sync.WaitGroup
+
 	// userOnScheduler is non-zero while the scheduler's goroutine
 	// publishes dead letters, and so may run transforms: user code, which
 	// may call Close.
@@ -259,7 +263,11 @@ type handlerContextKey struct{}
 // expired or timed-out message. So a handler or a transform may call
 // Close; Consume returns once its handlers have. Close is idempotent and
 // returns nil.
-func (b *Broker) Close() error {
+func (b *Broker) Close() error { return b.close(true) }
+
+// close is Close; the goroutine of a Shutdown called from a handler calls
+// it without waiting for itself.
+func (b *Broker) close(waitDrain bool) error {
 	b.mu.Lock()
 	if b.closed.Swap(true) {
 		b.mu.Unlock()
@@ -279,21 +287,39 @@ func (b *Broker) Close() error {
 	} else {
 		b.sched.Close()
 	}
-	b.signalQuiet() // WaitIdle returns ErrClosed
+	b.signalQuiet() // WaitIdle, and a drain in progress, return ErrClosed
+	if waitDrain {
+		b.handlerDrain.Wait()
+	}
 	return nil
 }
 
 // Shutdown stops the broker gracefully. New publishes fail with ErrClosed,
 // except those made by handlers with their handler context, so that a flow
-// of several hops runs to its end. Consumers keep receiving until every
-// queue is empty and every delivery settled; then Consume calls return nil,
-// Receive returns ErrClosed and Shutdown waits for the Consume calls to
-// return and closes the broker. If ctx ends first, Shutdown closes the
-// broker at once (see [Broker.Close]) and returns ctx.Err().
+// of several hops runs to its end. Shutdown then waits until every
+// publish already under way has landed, every delivery handed out is
+// settled, every dead letter on its way has arrived, and every queue and
+// topic is empty: consumers keep receiving until then, including messages
+// that wait out a back-off or a Delay. Then Consume calls return nil,
+// Receive returns ErrClosed, and Shutdown waits for the Consume calls to
+// return and closes the broker.
 //
-// Shutdown waits for queues to empty, so messages that no consumer takes
-// keep it waiting until ctx ends. It must not be called from a handler,
-// which it would wait for.
+// Dead letters that nobody reads are not waited for: a queue that has
+// only ever received dead letters, with no consumer attached (a running
+// Consume, or a Receive call in progress) and no TTL that sends them on,
+// keeps them, counted in Stats, when the broker closes. Messages that
+// publishers sent are waited for even in a queue with no consumer yet,
+// since a consumer may be about to start: bound the wait with ctx.
+//
+// If ctx ends first, Shutdown closes the broker at once (see
+// [Broker.Close]) and returns ctx.Err(); if Close is called meanwhile, it
+// returns ErrClosed; after Close, it returns nil.
+//
+// Called from a handler with the handler's context, Shutdown cannot wait
+// for that handler: it begins the drain and returns nil at once, and the
+// broker closes when the drain ends, after the handler has returned (or
+// when Close is called). Called from a handler with another context, it
+// waits for the handler, itself, until that context ends.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return invalidf("nil context")
@@ -303,15 +329,44 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.mu.Unlock()
 		return nil
 	}
-	b.draining.Store(true)
+	first := !b.draining.Swap(true)
 	ds := b.drainers()
+	if b.fromHandler(ctx) {
+		if first {
+			b.handlerDrain.Add(1) // under mu: Close waits for it from now on
+			go b.drainAndClose(ds)
+		}
+		b.mu.Unlock()
+		return nil
+	}
 	b.mu.Unlock()
+	if err := b.drain(ctx, ds); err != nil {
+		return err
+	}
+	return b.Close()
+}
+
+// drainAndClose is a Shutdown called from a handler, which returned.
+func (b *Broker) drainAndClose(ds []drainer) {
+	defer b.handlerDrain.Done()
+	if b.drain(context.Background(), ds) == nil {
+		b.close(false)
+	}
+}
+
+// drain waits until ds are drained, then until every Consume call has
+// returned. It returns ctx.Err(), having closed the broker, if ctx ends
+// first, and ErrClosed if the broker is closed meanwhile.
+func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 	// Wake parked producers, which now fail, and consumers, which recheck.
 	for _, d := range ds {
 		d.wakeAll()
 	}
 	for {
 		quiet := b.quietChan()
+		if b.closed.Load() {
+			return ErrClosed
+		}
 		if b.settledEverywhere(ds) {
 			break
 		}
@@ -325,22 +380,25 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	for {
 		quiet := b.quietChan()
+		if b.closed.Load() {
+			return ErrClosed
+		}
 		b.mu.Lock()
 		n := b.consumers
 		b.mu.Unlock()
 		if n == 0 {
-			break
+			return nil
 		}
 		if err := b.awaitQuiet(ctx, quiet); err != nil {
 			return err
 		}
 	}
-	return b.Close()
 }
 
 // drainer is what Shutdown, WaitIdle and Close need of a queue or topic.
 type drainer interface {
 	idle() bool       // holds no message that is not settled
+	drained() bool    // holds nothing Shutdown waits for; see drain.go
 	activity() uint64 // counts the messages put into it
 	wakeAll()         // wakes every parked consumer and producer to look again
 	close()           // makes every call fail with ErrClosed, waking them

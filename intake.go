@@ -93,6 +93,9 @@ func (q *Queue) drainLocked() int {
 		q.ready.PushBack(e) // its place was reserved by its publisher
 		n++
 	}
+	if n > 0 {
+		q.fed = true // only publishers' own messages take the intake
+	}
 	if q.held.Load() && !in.Pending() {
 		for {
 			e, ok := q.behind.PopFront()
@@ -188,9 +191,7 @@ func (q *Queue) putFast(ctx context.Context, e entry) (done bool, err error) {
 	if q.closed || (q.b.draining.Load() && !q.b.fromHandler(ctx)) {
 		q.freeLocked(1)
 		q.wakeProducerLocked()
-		if q.b.watched() && q.idleLocked() {
-			q.b.signalQuiet()
-		}
+		q.signalIfQuietLocked()
 		q.mu.Unlock()
 		return true, ErrClosed
 	}
@@ -207,6 +208,12 @@ func (q *Queue) fillIntake(in *ring.MPSC[entry], pos uint64, e entry) {
 	if q.sleepers.Load() > 0 {
 		q.lock()
 		q.wakeConsumerLocked()
+		q.mu.Unlock()
+	}
+	if q.b.draining.Load() {
+		// Shutdown may have seen this publish on its way and wait for it.
+		q.lock()
+		q.signalIfQuietLocked()
 		q.mu.Unlock()
 	}
 }

@@ -51,11 +51,12 @@ type Queue struct {
 	closed      bool
 	delayed     int   // nacked messages waiting out their back-off
 	scheduled   int   // published with a Delay, not yet due
+	fed         bool  // has had a publish that was not a dead letter; see drain.go
 	sweepAt     int64 // broker clock of the next expiry sweep; 0: none
 	lastSweep   int64
 	duplicates  uint64
 	dedup       *dedupWindow
-	dying       int // taken out to be dead-lettered, not yet counted ended
+	dying       int // taken out, their dead letters being published
 	published   uint64
 	delivered   uint64
 	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
@@ -64,7 +65,8 @@ type Queue struct {
 
 	// Settling takes no lock: it counts in the delivery's settleCounts.
 	// Unacked is what was delivered and not yet settled.
-	settles tally
+	settles   tally
+	receivers atomic.Int32 // Receive calls in progress
 
 	ends endings // how messages ended, counted outside mu
 }
@@ -207,6 +209,9 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			q.mu.Unlock()
 			return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
 		}
+		if !q.fed && ctx.Value(deadRunKey{}) == nil {
+			q.fed = true
+		}
 		q.flushFreedLocked()
 		if q.reserve() {
 			q.acceptLocked(&e)
@@ -257,6 +262,7 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 		q.mu.Unlock()
 		return ErrClosed
 	}
+	q.fed = true
 	q.forcePlace()
 	q.acceptLocked(&entry{m: m, seq: seq})
 	return nil
@@ -401,6 +407,8 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	if ctx == nil {
 		return nil, invalidf("nil context")
 	}
+	q.receivers.Add(1)
+	defer q.doneReceiving()
 	w := q.b.getWaiter()
 	defer q.b.putWaiter(w)
 	d := new(Delivery)
@@ -521,9 +529,7 @@ func (q *Queue) dieLocked(ctx context.Context, e entry, how ending, reason strin
 		q.lock()
 		q.dying--
 	}
-	if q.b.watched() && q.idleLocked() {
-		q.b.signalQuiet()
-	}
+	q.signalIfQuietLocked()
 }
 
 // dieAllLocked is dieLocked for several messages, counted at once.
@@ -541,9 +547,7 @@ func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason
 		q.lock()
 		q.dying -= len(es)
 	}
-	if q.b.watched() && q.idleLocked() {
-		q.b.signalQuiet()
-	}
+	q.signalIfQuietLocked()
 }
 
 // settle applies a won settlement of one of q's deliveries.
