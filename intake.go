@@ -104,6 +104,7 @@ func (q *Queue) drainLocked() int {
 			}
 			q.ready.PushBack(e)
 			n++
+			q.wakeConsumerLocked() // nobody was woken for it when it was held
 		}
 		q.held.Store(false)
 	}
