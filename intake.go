@@ -53,6 +53,10 @@ func (q *Queue) intakeRing() *ring.MPSC[entry] {
 	if in := q.intake.Load(); in != nil {
 		return in
 	}
+	return q.makeIntake()
+}
+
+func (q *Queue) makeIntake() *ring.MPSC[entry] {
 	q.intake.CompareAndSwap(nil, ring.NewMPSC[entry](min(q.cfg.capacity, intakeSize)))
 	return q.intake.Load()
 }
@@ -93,7 +97,7 @@ func (q *Queue) drainLocked() int {
 		q.ready.PushBack(e) // its place was reserved by its publisher
 		n++
 	}
-	if n > 0 {
+	if n > 0 && !q.fed {
 		q.fed = true // only publishers' own messages take the intake
 	}
 	if q.held.Load() && !in.Pending() {
@@ -182,7 +186,13 @@ func (q *Queue) putFast(ctx context.Context, e entry) (done bool, err error) {
 	if !q.b.draining.Load() && !q.held.Load() {
 		in := q.intakeRing()
 		if pos, ok := in.Claim(); ok {
-			q.fillIntake(in, pos, e)
+			in.Fill(pos, e)
+			// The consumer that parks stores sleepers before it looks at
+			// the intake a last time: one of the two sees the other. And
+			// Shutdown may have seen this publish on its way.
+			if q.sleepers.Load() > 0 || q.b.draining.Load() {
+				q.filled()
+			}
 			return true, nil
 		}
 	}
@@ -200,23 +210,17 @@ func (q *Queue) putFast(ctx context.Context, e entry) (done bool, err error) {
 	return true, nil
 }
 
-// fillIntake puts e in the intake slot claimed at pos, and wakes a parked
-// consumer if there is one.
-func (q *Queue) fillIntake(in *ring.MPSC[entry], pos uint64, e entry) {
-	in.Fill(pos, e)
-	// The consumer that parks stores sleepers before it looks at the
-	// intake a last time: one of the two sees the other.
-	if q.sleepers.Load() > 0 {
-		q.lock()
+// filled follows a publish through the intake when a consumer may be
+// parked, or Shutdown waiting, for it.
+func (q *Queue) filled() {
+	q.lock()
+	if q.consumers.Len() > 0 {
 		q.wakeConsumerLocked()
-		q.mu.Unlock()
 	}
 	if q.b.draining.Load() {
-		// Shutdown may have seen this publish on its way and wait for it.
-		q.lock()
 		q.signalIfQuietLocked()
-		q.mu.Unlock()
 	}
+	q.mu.Unlock()
 }
 
 // noteSleepersLocked publishes how many consumers are parked, for putFast.

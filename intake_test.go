@@ -156,7 +156,10 @@ func stallPublish(t *testing.T, q *Queue, body any) (finish func()) {
 	if !ok {
 		t.Fatal("no intake slot to stall a publish in")
 	}
-	return func() { q.fillIntake(in, pos, entry{m: m}) }
+	return func() {
+		in.Fill(pos, entry{m: m})
+		q.filled()
+	}
 }
 
 // A producer preempted between claiming its intake slot and filling it
