@@ -17,15 +17,19 @@ import (
 // is acked, rejected, expired or dead-lettered. Declare one with
 // [Broker.Queue]; it is safe for concurrent use.
 //
-// Order: consumers are handed messages in publish order. A nacked message
+// Order: consumers are handed messages in publish order: a publish that
+// returned comes before every publish that starts after it, so each
+// producer's messages come out in the order it published them (publishes
+// of several goroutines that overlap take some order). A nacked message
 // goes to the back after its back-off; one whose ack timeout passed goes
 // back to the front. With several consumers, or a consumer with
 // concurrency above 1, handlers run in parallel and may finish out of order.
 //
 // Cost: a publish that finds room takes no lock, except to wake a parked
 // consumer. It takes the queue's lock, which consumers take too, when the
-// queue was declared with [WithTTL], [WithDedup] or [WithPriorities] or
-// the message has a TTL or a Delay.
+// queue was declared with [WithTTL], [WithDedup] or [WithPriorities], the
+// message has a TTL or a Delay, or, briefly, while another goroutine's
+// lock-free publish is half done (it keeps the order above).
 type Queue struct {
 	b      *Broker
 	name   string
