@@ -22,7 +22,9 @@ const (
 	// consumer last rejected it or reached its max deliveries. A dead
 	// letter bound for one of them would go round a cycle with nobody to
 	// stop it: herald drops it instead, counts it in the DeadLetterFailed
-	// of the queue it died in last and logs it, as RabbitMQ does.
+	// of the queue it died in last and logs it, as RabbitMQ does. A
+	// transform that returns a message without this header lets a cycle
+	// through it go on.
 	HeaderDeathPath = "x-death-path"
 )
 
