@@ -11,9 +11,10 @@ package herald
 // clock, is past the topic's max age or its own TTL. now caches the clock
 // across calls: pass a pointer to a negative value first.
 func (t *Topic) expired(m *Message, at int64, now *int64) bool {
-	if t.cfg.maxAge <= 0 && m.TTL <= 0 {
-		return false
-	}
+	return t.keepsTime(m) && t.aged(m, at, now) // the common case inline
+}
+
+func (t *Topic) aged(m *Message, at int64, now *int64) bool {
 	if *now < 0 {
 		*now = t.b.clock()
 	}
