@@ -30,6 +30,7 @@ type Broker struct {
 	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
 	draining atomic.Bool                            // Shutdown has begun
 	drained  atomic.Bool                            // Shutdown found every queue settled
+	shutDown atomic.Bool                            // a Shutdown's drain ended, and it closes
 	closed   atomic.Bool
 	// While draining, every put into a queue or topic is counted as it
 	// starts and as it ends, so Shutdown can tell that nothing moved while
@@ -313,7 +314,8 @@ func (b *Broker) close(waitDrain bool) error {
 //
 // If ctx ends first, Shutdown closes the broker at once (see
 // [Broker.Close]) and returns ctx.Err(); if Close is called meanwhile, it
-// returns ErrClosed; after Close, it returns nil.
+// returns ErrClosed; after Close, or when another Shutdown's drain ends
+// first, it returns nil.
 //
 // Called from a handler with the handler's context, Shutdown cannot wait
 // for that handler: it begins the drain and returns nil at once, and the
@@ -343,6 +345,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if err := b.drain(ctx, ds); err != nil {
 		return err
 	}
+	b.shutDown.Store(true)
 	return b.Close()
 }
 
@@ -350,13 +353,15 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 func (b *Broker) drainAndClose(ds []drainer) {
 	defer b.handlerDrain.Done()
 	if b.drain(context.Background(), ds) == nil {
+		b.shutDown.Store(true)
 		b.close(false)
 	}
 }
 
 // drain waits until ds are drained, then until every Consume call has
 // returned. It returns ctx.Err(), having closed the broker, if ctx ends
-// first, and ErrClosed if the broker is closed meanwhile.
+// first, and ErrClosed if the broker is closed meanwhile, unless by
+// another Shutdown whose drain ended.
 func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 	// Wake parked producers, which now fail, and consumers, which recheck.
 	for _, d := range ds {
@@ -365,7 +370,7 @@ func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 	for {
 		quiet := b.quietChan()
 		if b.closed.Load() {
-			return ErrClosed
+			return b.closedErr()
 		}
 		if b.settledEverywhere(ds) {
 			break
@@ -381,7 +386,7 @@ func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 	for {
 		quiet := b.quietChan()
 		if b.closed.Load() {
-			return ErrClosed
+			return b.closedErr()
 		}
 		b.mu.Lock()
 		n := b.consumers
@@ -393,6 +398,15 @@ func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 			return err
 		}
 	}
+}
+
+// closedErr is what a drain cut short by Close returns: nil if that Close
+// ended another Shutdown's drain, ErrClosed otherwise.
+func (b *Broker) closedErr() error {
+	if b.shutDown.Load() {
+		return nil
+	}
+	return ErrClosed
 }
 
 // drainer is what Shutdown, WaitIdle and Close need of a queue or topic.

@@ -209,3 +209,24 @@ func TestShutdownCutShortByClose(t *testing.T) {
 		}
 	})
 }
+
+// Two Shutdowns at once both return nil when the drain ends.
+func TestShutdownTwiceAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q")
+		publishOrFail(t, q, "held")
+		d := receiveOrFail(t, q)
+		results := make(chan error, 2)
+		for range 2 {
+			go func() { results <- b.Shutdown(context.Background()) }()
+		}
+		synctest.Wait()
+		settleOrFail(t, d.Ack)
+		for range 2 {
+			if err := <-results; err != nil {
+				t.Errorf("Shutdown = %v, want nil", err)
+			}
+		}
+	})
+}
