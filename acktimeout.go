@@ -1,6 +1,8 @@
 package herald
 
 import (
+	"context"
+	"slices"
 	"time"
 )
 
@@ -53,7 +55,7 @@ func (q *Queue) scheduleSweepLocked(at time.Time) {
 // sweepAckTimeouts redelivers every delivery whose ack timeout has passed.
 // A timed-out message goes back to the front of the queue, in the order it
 // was first handed out, unless it has reached the max deliveries.
-func (q *Queue) sweepAckTimeouts() {
+func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	var expired []entry
 	q.lock()
 	q.ackSweepDue = false
@@ -79,13 +81,13 @@ func (q *Queue) sweepAckTimeouts() {
 		q.ready.PushFront(e)
 		q.wakeConsumerLocked()
 	}
+	slices.Reverse(dead) // dead-lettered in the order handed out
+	// Counted with the messages' moves, under mu, for exact Stats.
+	q.settles.shared.nacked.Add(uint64(len(expired)))
+	q.dieAllLocked(ctx, dead, endLimited, ReasonDeliveryLimit, errAckTimeout)
 	q.mu.Unlock()
 	q.ends.observeTimeouts(expired)
-	for _, e := range dead {
-		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
-	}
 	if len(expired) > 0 {
-		q.settles.shared.nacked.Add(uint64(len(expired)))
 		q.b.noteSettled(q)
 	}
 }
@@ -109,14 +111,22 @@ const (
 func (t timed) fire() {
 	switch t.kind {
 	case timedRetry:
-		t.q.retryDue(t.e)
+		t.q.retryDue(onScheduler, t.e)
 	case timedAckSweep:
-		t.q.sweepAckTimeouts()
+		t.q.sweepAckTimeouts(onScheduler)
 	case timedSubRetry:
 		t.s.retryDue(t.e)
 	case timedDelay:
-		t.q.delayDue(t.e)
+		t.q.delayDue(onScheduler, t.e)
 	case timedExpirySweep:
-		t.q.sweepExpired()
+		t.q.sweepExpired(onScheduler)
 	}
 }
+
+// onScheduler is the context of what the scheduler's goroutine runs. The
+// dead letters it publishes carry it, so that while a transform (user
+// code) runs on that goroutine, Close does not wait for the goroutine:
+// the transform may be the one calling Close.
+var onScheduler = context.WithValue(context.Background(), onSchedulerKey{}, true)
+
+type onSchedulerKey struct{}

@@ -30,6 +30,7 @@ type Broker struct {
 	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
 	draining atomic.Bool                            // Shutdown has begun
 	drained  atomic.Bool                            // Shutdown found every queue settled
+	shutDown atomic.Bool                            // a Shutdown's drain ended, and it closes
 	closed   atomic.Bool
 	// While draining, every put into a queue or topic is counted as it
 	// starts and as it ends, so Shutdown can tell that nothing moved while
@@ -46,6 +47,15 @@ type Broker struct {
 
 	waiters sync.Pool
 	replies replyBoxes // Request's private reply destinations
+
+	// handlerDrain counts the goroutines that drain for a Shutdown called
+	// from a handler.
+	handlerDrain sync.WaitGroup
+
+	// userOnScheduler is non-zero while the scheduler's goroutine
+	// publishes dead letters, and so may run transforms: user code, which
+	// may call Close.
+	userOnScheduler atomic.Int32
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -198,7 +208,10 @@ func (b *Broker) publishInternal(ctx context.Context, name string, m *Message) e
 	return d.put(ctx, m, true)
 }
 
-// checkPublish rejects what no publish accepts. While draining, only
+// checkPublish rejects what no publish accepts: a nil message or context,
+// a negative TTL or Delay (as WithTTL does; a TTL computed as
+// time.Until(end) after the end would otherwise never expire). While
+// draining, only
 // handlers may publish (through their own context), so that a multi-hop
 // flow drains to its end.
 func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
@@ -207,6 +220,10 @@ func (b *Broker) checkPublish(ctx context.Context, m *Message) error {
 		return invalidf("nil message")
 	case ctx == nil:
 		return invalidf("nil context")
+	case m.TTL < 0:
+		return invalidf("negative TTL %v: 0 is never, a duration is from now", m.TTL)
+	case m.Delay < 0:
+		return invalidf("negative Delay %v: 0 is none, a duration is from now", m.Delay)
 	case b.closed.Load():
 		return ErrClosed
 	case b.draining.Load() && !b.fromHandler(ctx):
@@ -230,9 +247,12 @@ func (b *Broker) beginPut() bool {
 	return true
 }
 
+// endPut notes the end of a put that beginPut counted. The last one to end
+// wakes Shutdown, which may have found it in flight and be waiting for it:
+// a put refused with ErrClosed changes no queue, so nothing else would.
 func (b *Broker) endPut(tracked bool) {
-	if tracked {
-		b.putsDone.Add(1)
+	if tracked && b.putsDone.Add(1) == b.putsStarted.Load() {
+		b.signalQuiet()
 	}
 }
 
@@ -242,10 +262,16 @@ type handlerContextKey struct{}
 // Consume returns ErrClosed, every running handler's context is cancelled,
 // and later calls return ErrClosed. Messages still in queues stay there,
 // counted in Stats, and are not delivered. Close waits for herald's own
-// goroutines to exit but not for running handlers (a handler may call
-// Close); Consume returns once its handlers have. Close is idempotent and
+// goroutines to exit but not for user code they run: running handlers,
+// and a transform that herald's scheduler runs when it dead-letters an
+// expired or timed-out message. So a handler or a transform may call
+// Close; Consume returns once its handlers have. Close is idempotent and
 // returns nil.
-func (b *Broker) Close() error {
+func (b *Broker) Close() error { return b.close(true) }
+
+// close is Close; the goroutine of a Shutdown called from a handler calls
+// it without waiting for itself.
+func (b *Broker) close(waitDrain bool) error {
 	b.mu.Lock()
 	if b.closed.Swap(true) {
 		b.mu.Unlock()
@@ -257,22 +283,48 @@ func (b *Broker) Close() error {
 	for _, d := range ds {
 		d.close()
 	}
-	b.sched.Close()
-	b.signalQuiet() // WaitIdle returns ErrClosed
+	if b.userOnScheduler.Load() > 0 {
+		// User code runs on the scheduler's goroutine, maybe this call:
+		// like a handler, it is not waited for; the goroutine returns
+		// when it does.
+		b.sched.Stop()
+	} else {
+		b.sched.Close()
+	}
+	b.signalQuiet() // WaitIdle, and a drain in progress, return ErrClosed
+	if waitDrain {
+		b.handlerDrain.Wait()
+	}
 	return nil
 }
 
 // Shutdown stops the broker gracefully. New publishes fail with ErrClosed,
 // except those made by handlers with their handler context, so that a flow
-// of several hops runs to its end. Consumers keep receiving until every
-// queue is empty and every delivery settled; then Consume calls return nil,
-// Receive returns ErrClosed and Shutdown waits for the Consume calls to
-// return and closes the broker. If ctx ends first, Shutdown closes the
-// broker at once (see [Broker.Close]) and returns ctx.Err().
+// of several hops runs to its end. Shutdown then waits until every
+// publish already under way has landed, every delivery handed out is
+// settled, every dead letter on its way has arrived, and every queue and
+// topic is empty: consumers keep receiving until then, including messages
+// that wait out a back-off or a Delay. Then Consume calls return nil,
+// Receive returns ErrClosed, and Shutdown waits for the Consume calls to
+// return and closes the broker.
 //
-// Shutdown waits for queues to empty, so messages that no consumer takes
-// keep it waiting until ctx ends. It must not be called from a handler,
-// which it would wait for.
+// Dead letters that nobody reads are not waited for: a queue that has
+// only ever received dead letters, with no consumer attached (a running
+// Consume, or a Receive call in progress) and no TTL that sends them on,
+// keeps them, counted in Stats, when the broker closes. Messages that
+// publishers sent are waited for even in a queue with no consumer yet,
+// since a consumer may be about to start: bound the wait with ctx.
+//
+// If ctx ends first, Shutdown closes the broker at once (see
+// [Broker.Close]) and returns ctx.Err(); if Close is called meanwhile, it
+// returns ErrClosed; after Close, or when another Shutdown's drain ends
+// first, it returns nil.
+//
+// Called from a handler with the handler's context, Shutdown cannot wait
+// for that handler: it begins the drain and returns nil at once, and the
+// broker closes when the drain ends, after the handler has returned (or
+// when Close is called). Called from a handler with another context, it
+// waits for the handler, itself, until that context ends.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return invalidf("nil context")
@@ -282,15 +334,47 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.mu.Unlock()
 		return nil
 	}
-	b.draining.Store(true)
+	first := !b.draining.Swap(true)
 	ds := b.drainers()
+	if b.fromHandler(ctx) {
+		if first {
+			b.handlerDrain.Add(1) // under mu: Close waits for it from now on
+			go b.drainAndClose(ds)
+		}
+		b.mu.Unlock()
+		return nil
+	}
 	b.mu.Unlock()
+	if err := b.drain(ctx, ds); err != nil {
+		return err
+	}
+	b.shutDown.Store(true)
+	return b.Close()
+}
+
+// drainAndClose is a Shutdown called from a handler, which returned.
+func (b *Broker) drainAndClose(ds []drainer) {
+	defer b.handlerDrain.Done()
+	if b.drain(context.Background(), ds) == nil {
+		b.shutDown.Store(true)
+		b.close(false)
+	}
+}
+
+// drain waits until ds are drained, then until every Consume call has
+// returned. It returns ctx.Err(), having closed the broker, if ctx ends
+// first, and ErrClosed if the broker is closed meanwhile, unless by
+// another Shutdown whose drain ended.
+func (b *Broker) drain(ctx context.Context, ds []drainer) error {
 	// Wake parked producers, which now fail, and consumers, which recheck.
 	for _, d := range ds {
 		d.wakeAll()
 	}
 	for {
 		quiet := b.quietChan()
+		if b.closed.Load() {
+			return b.closedErr()
+		}
 		if b.settledEverywhere(ds) {
 			break
 		}
@@ -304,22 +388,34 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	for {
 		quiet := b.quietChan()
+		if b.closed.Load() {
+			return b.closedErr()
+		}
 		b.mu.Lock()
 		n := b.consumers
 		b.mu.Unlock()
 		if n == 0 {
-			break
+			return nil
 		}
 		if err := b.awaitQuiet(ctx, quiet); err != nil {
 			return err
 		}
 	}
-	return b.Close()
+}
+
+// closedErr is what a drain cut short by Close returns: nil if that Close
+// ended another Shutdown's drain, ErrClosed otherwise.
+func (b *Broker) closedErr() error {
+	if b.shutDown.Load() {
+		return nil
+	}
+	return ErrClosed
 }
 
 // drainer is what Shutdown, WaitIdle and Close need of a queue or topic.
 type drainer interface {
 	idle() bool       // holds no message that is not settled
+	drained() bool    // holds nothing Shutdown waits for; see drain.go
 	activity() uint64 // counts the messages put into it
 	wakeAll()         // wakes every parked consumer and producer to look again
 	close()           // makes every call fail with ErrClosed, waking them

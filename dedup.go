@@ -1,6 +1,10 @@
 package herald
 
-import "github.com/heraldmq/herald/internal/ring"
+import (
+	"math"
+
+	"github.com/heraldmq/herald/internal/ring"
+)
 
 // MaxDedupIDs bounds how many message IDs a queue or topic with WithDedup
 // remembers.
@@ -41,6 +45,9 @@ func (w *dedupWindow) add(id string, now int64) {
 		delete(w.seen, old.id)
 	}
 	exp := now + w.window
+	if w.window > math.MaxInt64-now {
+		exp = math.MaxInt64 // a window of math.MaxInt64 means forever
+	}
 	w.seen[id] = exp
 	w.order.PushBack(dedupID{id: id, expires: exp})
 }

@@ -51,9 +51,10 @@
 // Re-entry: no user code runs while herald holds a lock, so a [Handler] may
 // publish, declare, settle and close from inside a delivery.
 //
-// Stopping: [Broker.Shutdown] drains (consumers finish what was accepted,
-// then everything stops); [Broker.Close] stops at once and wakes every
-// blocked call with [ErrClosed]. Either way no goroutine of herald is left.
+// Stopping: [Broker.Shutdown] drains (consumers finish what publishers
+// sent, dead letters nobody reads stay, then everything stops);
+// [Broker.Close] stops at once and wakes every blocked call with
+// [ErrClosed]. Either way no goroutine of herald is left.
 //
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
 // [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged]) or

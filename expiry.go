@@ -1,6 +1,9 @@
 package herald
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // expirySweepGap is the least time between two expiry sweeps of a queue:
 // a sweep scans every ready message, so they are spaced out, and an
@@ -22,7 +25,7 @@ func (q *Queue) sweepBeforeLocked(expires int64) {
 }
 
 // sweepExpired ends every ready message whose TTL has passed.
-func (q *Queue) sweepExpired() {
+func (q *Queue) sweepExpired(ctx context.Context) {
 	q.lock()
 	now := q.b.clock()
 	if q.sweepAt == 0 || q.sweepAt > now {
@@ -30,14 +33,17 @@ func (q *Queue) sweepExpired() {
 		return // stale: an earlier sweep was scheduled after this one
 	}
 	q.sweepAt, q.lastSweep = 0, now
-	dead, next := q.ready.removeIf(func(e entry) bool { return e.expires != 0 && e.expires <= now }, nil)
+	expired := func(e entry) bool { return e.expires != 0 && e.expires <= now }
+	dead, next := q.ready.removeIf(expired, nil)
+	dead, later := q.behind.removeIf(expired, dead)
+	if next == 0 || (later != 0 && later < next) {
+		next = later
+	}
 	q.freeLocked(len(dead))
 	if next != 0 {
 		q.sweepBeforeLocked(next)
 	}
-	for _, e := range dead {
-		q.dieLocked(e, endExpired, ReasonExpired)
-	}
+	q.dieAllLocked(ctx, dead, endExpired, ReasonExpired, nil)
 	if len(dead) > 0 {
 		for q.producers.Len() > 0 && q.roomLocked() {
 			w, _ := q.producers.PopFront()

@@ -89,13 +89,7 @@ func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consu
 		}
 		o.applyConsume(&cfg)
 	}
-	if cfg.concurrency < 1 {
-		return cfg, invalidf("concurrency %d, want at least 1", cfg.concurrency)
-	}
-	if cfg.prefetch != 0 && cfg.prefetch < cfg.concurrency {
-		return cfg, invalidf("prefetch %d below concurrency %d: each handler holds a message", cfg.prefetch, cfg.concurrency)
-	}
-	return cfg, nil
+	return cfg, cfg.validate()
 }
 
 // consumeResult turns why a worker stopped into what Consume returns.

@@ -25,17 +25,40 @@ import (
 // the counter publishers compare-and-swap on for every message; anything
 // that needs the exact count holds the lock and subtracts the batch.
 
+// Order: the intake keeps the publishes that took it in order, and so do
+// the ready list and the publishes that take the lock; the danger is a
+// publish that takes the lock (a message with a TTL, or the intake full)
+// while an earlier publish of the same producer waits in the intake behind
+// another producer's, which has claimed its slot and not yet filled it:
+// draining stops at that slot. So while the intake holds a claimed, unfilled
+// slot, a publish under the lock does not go to the ready list but waits in
+// q.behind, and q.held sends later publishes to the lock too; the drain
+// that gets past the slot moves q.behind after what it drained. Each
+// producer's messages come out in the order it published them.
+
 // intakeSize bounds the intake: enough for a consumer to take a batch per
 // lock, small enough that a queue costs little memory.
 const intakeSize = 128
 
-// newIntake returns the intake for a queue declared with cfg, or nil when
-// every publish must take the lock.
-func newIntake(cfg queueConfig) *ring.MPSC[entry] {
-	if cfg.dedup > 0 || cfg.priorities > 1 || cfg.ttl > 0 {
-		return nil
+// intakeFits reports whether a queue declared with cfg may take publishes
+// through an intake; with dedup, priorities or a TTL every publish needs
+// the lock.
+func intakeFits(cfg queueConfig) bool {
+	return cfg.dedup == 0 && cfg.priorities <= 1 && cfg.ttl == 0
+}
+
+// intakeRing returns the queue's intake, made by the first publish that
+// needs it: a queue nobody publishes to without its lock costs no ring.
+func (q *Queue) intakeRing() *ring.MPSC[entry] {
+	if in := q.intake.Load(); in != nil {
+		return in
 	}
-	return ring.NewMPSC[entry](min(cfg.capacity, intakeSize))
+	return q.makeIntake()
+}
+
+func (q *Queue) makeIntake() *ring.MPSC[entry] {
+	q.intake.CompareAndSwap(nil, ring.NewMPSC[entry](min(q.cfg.capacity, intakeSize)))
+	return q.intake.Load()
 }
 
 // lock locks q.mu and moves the intake into the ready list.
@@ -57,22 +80,55 @@ func (q *Queue) lockToTake() {
 }
 
 // drainLocked moves every completed intake publish to the back of the
-// ready list and reports how many it moved.
+// ready list, then the messages held behind, if no publish in the intake is
+// still unfilled, and reports how many messages it made ready.
 func (q *Queue) drainLocked() int {
-	if q.intake == nil {
+	in := q.intake.Load()
+	if in == nil {
 		return 0
 	}
 	n := 0
 	for {
-		e, ok := q.intake.TryPop()
+		e, ok := in.TryPop()
 		if !ok {
-			return n
+			break
 		}
 		q.published++
 		q.ready.PushBack(e) // its place was reserved by its publisher
 		n++
 	}
+	if n > 0 && !q.fed {
+		q.fed = true // only publishers' own messages take the intake
+	}
+	if q.held.Load() && !in.Pending() {
+		for {
+			e, ok := q.behind.PopFront()
+			if !ok {
+				break
+			}
+			q.ready.PushBack(e)
+			n++
+			q.wakeConsumerLocked() // nobody was woken for it when it was held
+		}
+		q.held.Store(false)
+	}
+	return n
 }
+
+// stalledLocked drains the intake and reports whether a publish in it
+// has claimed its slot and not yet filled it.
+func (q *Queue) stalledLocked() bool {
+	in := q.intake.Load()
+	if in == nil {
+		return false
+	}
+	q.drainLocked()
+	return in.Pending()
+}
+
+// readyLen is the number of ready messages, those held behind the intake
+// included.
+func (q *Queue) readyLen() int { return q.ready.Len() + q.behind.Len() }
 
 // reserve takes a place against the capacity, if one is free. Without
 // q.mu it may see places that a consumer has freed as taken.
@@ -115,7 +171,7 @@ func (q *Queue) forcePlace() { q.occupied.Add(1) }
 
 // fastEligible reports whether a publish of m may take the intake.
 func (q *Queue) fastEligible(m *Message, internal bool) bool {
-	return q.intake != nil && !internal && m.Delay <= 0 && m.TTL <= 0
+	return q.fast && !internal && m.Delay <= 0 && m.TTL <= 0
 }
 
 // putFast publishes e through the intake. done is false, with nothing
@@ -127,29 +183,44 @@ func (q *Queue) putFast(ctx context.Context, e entry) (done bool, err error) {
 	}
 	// The place is reserved before draining is checked, and Shutdown sets
 	// draining before it checks places: one of the two sees the other.
-	if !q.b.draining.Load() && q.intake.TryPush(e) {
-		// The consumer that parks stores sleepers before it looks at the
-		// intake a last time: one of the two sees the other.
-		if q.sleepers.Load() > 0 {
-			q.lock()
-			q.wakeConsumerLocked()
-			q.mu.Unlock()
+	if !q.b.draining.Load() && !q.held.Load() {
+		in := q.intakeRing()
+		if pos, ok := in.Claim(); ok {
+			in.Fill(pos, e)
+			// The consumer that parks stores sleepers before it looks at
+			// the intake a last time: one of the two sees the other. And
+			// Shutdown may have seen this publish on its way.
+			if q.sleepers.Load() > 0 || q.b.draining.Load() {
+				q.filled()
+			}
+			return true, nil
 		}
-		return true, nil
 	}
-	// Draining, or the intake is full: finish under the lock, place held.
+	// Draining, messages held behind an unfilled publish, or the intake is
+	// full: finish under the lock, place held.
 	q.lock()
 	if q.closed || (q.b.draining.Load() && !q.b.fromHandler(ctx)) {
 		q.freeLocked(1)
 		q.wakeProducerLocked()
-		if q.b.watched() && q.idleLocked() {
-			q.b.signalQuiet()
-		}
+		q.signalIfQuietLocked()
 		q.mu.Unlock()
 		return true, ErrClosed
 	}
 	q.acceptLocked(&e)
 	return true, nil
+}
+
+// filled follows a publish through the intake when a consumer may be
+// parked, or Shutdown waiting, for it.
+func (q *Queue) filled() {
+	q.lock()
+	if q.consumers.Len() > 0 {
+		q.wakeConsumerLocked()
+	}
+	if q.b.draining.Load() {
+		q.signalIfQuietLocked()
+	}
+	q.mu.Unlock()
 }
 
 // noteSleepersLocked publishes how many consumers are parked, for putFast.

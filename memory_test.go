@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 )
@@ -151,4 +152,30 @@ func topicOverhead(tb testing.TB, n int) float64 {
 		tb.Fatalf("after reading: %+v, want %d acked and none missed", st, n)
 	}
 	return float64(after-before) / float64(n)
+}
+
+// emptyQueueBytes is the most an empty queue may cost: 10,000 of them used
+// 64 MB when each made its 128-slot intake ring at declare.
+const emptyQueueBytes = 1536
+
+// TestEmptyQueueMemory declares queues that nobody publishes to and fails
+// if each costs more than emptyQueueBytes of heap (names and the broker's
+// table included).
+func TestEmptyQueueMemory(t *testing.T) {
+	const n = 2000
+	b := newTestBroker(t)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("queue-%05d", i)
+	}
+	before := liveHeap()
+	for _, name := range names {
+		mustQueue(t, b, name)
+	}
+	per := float64(liveHeap()-before) / n
+	t.Logf("%.0f B per empty queue", per)
+	if per > emptyQueueBytes {
+		t.Errorf("an empty queue costs %.0f B, want at most %d", per, emptyQueueBytes)
+	}
+	runtime.KeepAlive(names)
 }

@@ -270,8 +270,8 @@ func (x *endings) observeEnd(e entry, how ending, reason string, cause, dlErr er
 	case endDropped:
 		info.Outcome = OutcomeDropped
 	}
-	if x.deadLetter != "" && dlErr == nil {
-		info.DeadLetter = x.deadLetter
+	if x.dest != "" && dlErr == nil {
+		info.DeadLetter = x.dest
 	}
 	x.report(info)
 }

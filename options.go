@@ -83,6 +83,12 @@ const (
 	MaxPriorities     = 256
 	DefaultBackoffMin = 10 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
+
+	// MaxConcurrency bounds WithConcurrency: handler goroutines of one
+	// consumer. Run several consumers for more.
+	MaxConcurrency = 4096
+	// MaxPrefetch bounds WithPrefetch: unacked messages one consumer holds.
+	MaxPrefetch = 1 << 16
 )
 
 type brokerConfig struct {
@@ -229,6 +235,18 @@ type consumeConfig struct {
 	middleware []Middleware // WithMiddleware; see middleware.go
 }
 
+func (c *consumeConfig) validate() error {
+	switch {
+	case c.concurrency < 1 || c.concurrency > MaxConcurrency:
+		return invalidf("concurrency %d, want 1 to %d", c.concurrency, MaxConcurrency)
+	case c.prefetch < 0 || c.prefetch > MaxPrefetch:
+		return invalidf("prefetch %d, want 0 (the concurrency) to %d", c.prefetch, MaxPrefetch)
+	case c.prefetch != 0 && c.prefetch < c.concurrency:
+		return invalidf("prefetch %d below concurrency %d: each handler holds a message", c.prefetch, c.concurrency)
+	}
+	return nil
+}
+
 // WithLogger makes the broker log through l: dead-letter failures and
 // handler panics at Warn, handler errors at Debug. By default herald logs
 // nothing. Given twice, the last wins.
@@ -288,6 +306,14 @@ func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliverie
 // be declared later; a dead letter that cannot be published is counted in
 // Stats().DeadLetterFailed and logged. Default: none, and dying messages are
 // dropped and counted. Given twice, the last wins.
+//
+// Dead letters may form cycles (a queue whose dead letters come back to it,
+// through other queues or an exchange). A dead letter that would go back to
+// a queue where the message expired or was dropped by overflow, with no
+// consumer's Reject or max deliveries in between, is dropped instead,
+// counted in DeadLetterFailed and logged, as RabbitMQ does (see
+// [HeaderDeathPath]); so a retry queue whose TTL dead-letters back to the
+// queue its consumer rejects from works, and a cycle nobody consumes ends.
 func WithDeadLetter(dest string) RedeliveryOption { return deadLetterOption(dest) }
 
 type deadLetterOption string
@@ -324,8 +350,9 @@ func (o ackTimeoutOption) applySubscribe(c *subscribeConfig) { c.ackTimeout = ti
 
 // WithTTL expires messages that stay in the queue longer than d after
 // publish; an expired message is never delivered. A message's own TTL
-// applies when it is shorter. Default 0: messages never expire. Given
-// twice, the last wins.
+// applies when it is shorter. Default 0: messages never expire; so do
+// they with a TTL too long for the clock (such as math.MaxInt64). A
+// negative d is refused with ErrInvalid. Given twice, the last wins.
 func WithTTL(d time.Duration) QueueOption { return ttlOption(d) }
 
 type ttlOption time.Duration
@@ -350,7 +377,8 @@ func (o prioritiesOption) applyQueue(c *queueConfig) { c.priorities = int(o) }
 // ErrDuplicate. Only IDs the publisher sets can repeat; publish assigns
 // fresh ones otherwise. Memory is bounded: at most MaxDedupIDs IDs are
 // remembered, so above MaxDedupIDs publishes per window the window is
-// shorter. Default 0: no deduplication. Given twice, the last wins.
+// shorter. Default 0: no deduplication; a window too long for the clock
+// (such as math.MaxInt64) never ends. Given twice, the last wins.
 func WithDedup(window time.Duration) QueueTopicOption { return dedupOption(window) }
 
 type dedupOption time.Duration
@@ -373,7 +401,8 @@ func (o backoffOption) applySubscribe(c *subscribeConfig) {
 }
 
 // WithConcurrency runs n handler goroutines for one consumer. Default 1;
-// must be at least 1. Given twice, the last wins.
+// must be 1 to MaxConcurrency (4096), or Consume returns an error wrapping
+// ErrInvalid. Given twice, the last wins.
 func WithConcurrency(n int) ConsumeOption { return concurrencyOption(n) }
 
 type concurrencyOption int

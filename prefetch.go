@@ -19,7 +19,8 @@ import (
 // them, their attempt not counted. Either way the messages held count as
 // Delivered and Unacked. A queue or subscription with an ack timeout takes
 // one at a time. Default and minimum: the concurrency (one message per
-// handler). Given twice, the last wins.
+// handler); at most MaxPrefetch (65536), or Consume returns an error
+// wrapping ErrInvalid. Given twice, the last wins.
 func WithPrefetch(n int) ConsumeOption { return prefetchOption(n) }
 
 type prefetchOption int
@@ -36,7 +37,7 @@ type prefetchBuf struct {
 // readAhead is a message a subscription read from its topic's ring.
 type readAhead struct {
 	m  *Message
-	at int64 // broker clock at publish, with a max age
+	at int64 // broker clock at publish, with a max age or a TTL
 }
 
 // prefetcher is a source that can take messages ahead: a queue or a
@@ -68,7 +69,7 @@ func (q *Queue) prefetchLocked(buf *prefetchBuf) {
 				now = q.b.clock()
 			}
 			if now >= e.expires {
-				q.dieLocked(e, endExpired, ReasonExpired)
+				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 				continue
 			}
 		}
@@ -93,7 +94,7 @@ func (q *Queue) takePrefetched(ctx context.Context, w *waiter, d *Delivery, coun
 			// attempts it really had.
 			q.delivered--
 			e.attempt--
-			q.dieLocked(e, endExpired, ReasonExpired)
+			q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 			q.mu.Unlock()
 			continue
 		}
@@ -122,7 +123,7 @@ func (s *Subscription) prefetchBuf(batch int) *prefetchBuf {
 	if s.cfg.ackTimeout > 0 {
 		return nil // each delivery's timeout must start when it is handed out
 	}
-	return &prefetchBuf{max: batch, ahead: make([]readAhead, 0, batch)}
+	return &prefetchBuf{max: batch, ahead: make([]readAhead, 0, min(batch, int(s.t.size())))}
 }
 
 // claimAhead claims, with one move of the cursor from c, message c (m,
@@ -143,16 +144,11 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 	}
 	now := int64(-1)
 	for i, r := range ahead {
-		if t.cfg.maxAge > 0 {
-			if now < 0 {
-				now = t.b.clock()
-			}
-			if now-r.at > int64(t.cfg.maxAge) {
-				s.ends.observeLost(OutcomeExpired, entry{m: r.m, seq: c + uint64(i)})
-				s.ends.expired.Add(1)
-				counts.delivered.Add(^uint64(0))
-				continue
-			}
+		if t.expired(r.m, r.at, &now) {
+			s.ends.observeLost(OutcomeExpired, entry{m: r.m, seq: c + uint64(i)})
+			s.ends.expired.Add(1)
+			counts.delivered.Add(^uint64(0))
+			continue
 		}
 		buf.PushBack(entry{m: r.m, attempt: 1, seq: c + uint64(i)})
 	}

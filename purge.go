@@ -26,8 +26,6 @@ func (q *Queue) Purge() int {
 		w, _ := q.producers.PopFront()
 		w.wake()
 	}
-	if q.b.watched() && q.idleLocked() {
-		q.b.signalQuiet()
-	}
+	q.signalIfQuietLocked()
 	return n
 }

@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,22 +17,30 @@ import (
 // is acked, rejected, expired or dead-lettered. Declare one with
 // [Broker.Queue]; it is safe for concurrent use.
 //
-// Order: consumers are handed messages in publish order. A nacked message
+// Order: consumers are handed messages in publish order: a publish that
+// returned comes before every publish that starts after it, so each
+// producer's messages come out in the order it published them (publishes
+// of several goroutines that overlap take some order). A nacked message
 // goes to the back after its back-off; one whose ack timeout passed goes
 // back to the front. With several consumers, or a consumer with
 // concurrency above 1, handlers run in parallel and may finish out of order.
 //
 // Cost: a publish that finds room takes no lock, except to wake a parked
 // consumer. It takes the queue's lock, which consumers take too, when the
-// queue was declared with [WithTTL], [WithDedup] or [WithPriorities] or
-// the message has a TTL or a Delay.
+// queue was declared with [WithTTL], [WithDedup] or [WithPriorities], the
+// message has a TTL or a Delay, or, briefly, while another goroutine's
+// lock-free publish is half done (it keeps the order above).
 type Queue struct {
 	b      *Broker
 	name   string
 	cfg    queueConfig
-	intake *ring.MPSC[entry] // lock-free publishes; see intake.go
-	// sleepers is how many consumers are parked, read by every publish.
+	fast   bool                             // publishes may skip the lock; see intake.go
+	intake atomic.Pointer[ring.MPSC[entry]] // made by the first publish that skips the lock
+	// sleepers is how many consumers are parked, read by every publish;
+	// held whether messages wait in behind, which sends publishes to the
+	// lock (see intake.go).
 	sleepers atomic.Int32
+	held     atomic.Bool
 	_        [56]byte
 	// occupied counts the places taken against the capacity: ready,
 	// scheduled, in the intake or reserved by a publisher on its way in.
@@ -40,17 +49,19 @@ type Queue struct {
 
 	mu          sync.Mutex
 	ready       readyList
+	behind      readyList          // ready, but held behind an unfilled intake slot
 	consumers   ring.Ring[*waiter] // parked in take, oldest first
 	producers   ring.Ring[*waiter] // parked in publish (OverflowBlock)
 	closed      bool
 	delayed     int   // nacked messages waiting out their back-off
 	scheduled   int   // published with a Delay, not yet due
+	fed         bool  // has had a publish that was not a dead letter; see drain.go
 	sweepAt     int64 // broker clock of the next expiry sweep; 0: none
 	lastSweep   int64
 	duplicates  uint64
 	purged      uint64 // see Purge
 	dedup       *dedupWindow
-	dying       int // taken out to be dead-lettered, not yet counted ended
+	dying       int // taken out, their dead letters being published
 	published   uint64
 	delivered   uint64
 	inflight    deliveryList // unsettled deliveries, oldest first; only with an ack timeout
@@ -59,7 +70,8 @@ type Queue struct {
 
 	// Settling takes no lock: it counts in the delivery's settleCounts.
 	// Unacked is what was delivered and not yet settled.
-	settles tally
+	settles   tally
+	receivers atomic.Int32 // Receive calls in progress
 
 	ends endings // how messages ended, counted outside mu
 }
@@ -68,7 +80,9 @@ type Queue struct {
 // is in exactly one of Acked, Rejected, Expired, Dropped, Purged (its end)
 // or Ready, Unacked, Delayed, Scheduled (still in the queue), so
 // Published = Acked + Rejected + Expired + Dropped + Purged + Ready +
-// Unacked + Delayed + Scheduled whenever no settle is in progress.
+// Unacked + Delayed + Scheduled in every snapshot, even while messages are
+// being settled or dead-lettered: a message counts as ended as soon as it
+// leaves, before its dead letter is published.
 type QueueStats struct {
 	Published uint64 // messages accepted by publish
 	Delivered uint64 // deliveries handed to consumers, redeliveries included
@@ -82,7 +96,8 @@ type QueueStats struct {
 	Purged   uint64 // ended by Purge
 	// DeadLettered counts the Rejected, Expired and Dropped messages that
 	// were published to the dead-letter destination; DeadLetterFailed those
-	// for which that publish failed (the destination missing or full).
+	// for which that publish failed (the destination missing or full) or
+	// that were dropped because they would cycle (see [HeaderDeathPath]).
 	DeadLettered     uint64
 	DeadLetterFailed uint64
 
@@ -97,7 +112,7 @@ type QueueStats struct {
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
-	q := &Queue{b: b, name: name, cfg: cfg, ready: newReadyList(cfg.priorities), intake: newIntake(cfg)}
+	q := &Queue{b: b, name: name, cfg: cfg, fast: intakeFits(cfg), ready: newReadyList(cfg.priorities), behind: newReadyList(1)}
 	if cfg.dedup > 0 {
 		q.dedup = newDedupWindow(int64(cfg.dedup))
 	}
@@ -116,7 +131,7 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) Len() int {
 	q.lock()
 	defer q.mu.Unlock()
-	return q.ready.Len()
+	return q.readyLen()
 }
 
 // Stats returns a snapshot of the queue's counters.
@@ -135,7 +150,7 @@ func (q *Queue) Stats() QueueStats {
 		Purged:           q.purged,
 		DeadLettered:     q.ends.deadLettered.Load(),
 		DeadLetterFailed: q.ends.deadLetterFailed.Load(),
-		Ready:            q.ready.Len(),
+		Ready:            q.readyLen(),
 		Unacked:          int(q.delivered - acked - nacked - rejected),
 		Delayed:          q.delayed,
 		Scheduled:        q.scheduled,
@@ -168,6 +183,9 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 	if q.b.beginPut() {
 		defer q.b.endPut(true)
 	}
+	if internal && cycles(ctx, m, q.name) {
+		return fmt.Errorf("%w: %s died in queue %q before (%s: %s)", errDeadLetterCycle, m.ID, q.name, HeaderDeathPath, m.Headers[HeaderDeathPath])
+	}
 	if q.cfg.transform != nil {
 		out, err := q.b.transform(q.cfg.transform, m)
 		if err != nil {
@@ -198,6 +216,9 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			q.mu.Unlock()
 			return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
 		}
+		if !q.fed && ctx.Value(deadRunKey{}) == nil {
+			q.fed = true
+		}
 		q.flushFreedLocked()
 		if q.reserve() {
 			q.acceptLocked(&e)
@@ -209,9 +230,9 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			return fmt.Errorf("%w: queue %q holds %d messages", ErrFull, q.name, q.cfg.capacity)
 		case OverflowDropOldest, OverflowDropNewest:
 			if q.cfg.overflow == OverflowDropOldest {
-				if old, ok := q.ready.PopOldestLeast(); ok {
+				if old, ok := q.popOldestLocked(); ok {
 					// The new message takes the old one's place.
-					q.dieLocked(old, endDropped, ReasonMaxLen)
+					q.dieLocked(ctx, old, endDropped, ReasonMaxLen, nil)
 					q.acceptLocked(&e)
 					return nil
 				}
@@ -219,7 +240,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			}
 			q.published++
 			q.rememberLocked(m)
-			q.dieLocked(e, endDropped, ReasonMaxLen)
+			q.dieLocked(ctx, e, endDropped, ReasonMaxLen, nil)
 			q.mu.Unlock()
 			return nil
 		}
@@ -248,9 +269,20 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 		q.mu.Unlock()
 		return ErrClosed
 	}
+	q.fed = true
 	q.forcePlace()
 	q.acceptLocked(&entry{m: m, seq: seq})
 	return nil
+}
+
+// popOldestLocked takes out the message OverflowDropOldest sacrifices:
+// the oldest of the lowest priority, else the oldest held behind the
+// intake.
+func (q *Queue) popOldestLocked() (entry, bool) {
+	if e, ok := q.ready.PopOldestLeast(); ok {
+		return e, true
+	}
+	return q.behind.PopFront()
 }
 
 // hasRoom reports whether a publish would find room.
@@ -297,15 +329,34 @@ func (q *Queue) acceptLocked(e *entry) {
 	}
 	q.scheduled++
 	q.mu.Unlock()
-	if !q.b.sched.At(time.Now().Add(m.Delay), timed{q: q, e: *e, kind: timedDelay}) {
-		q.delayDue(*e) // the broker closed: keep it as ready
+	if !q.b.sched.At(q.dueOrExpiry(m.Delay, e.expires), timed{q: q, e: *e, kind: timedDelay}) {
+		q.delayDue(context.Background(), *e) // the broker closed: keep it as ready
 	}
 }
 
-// readyLocked makes e ready and wakes a consumer for it.
+// dueOrExpiry returns when a message waiting wait from now must be looked
+// at again: when the wait ends, or when it expires if that comes first, so
+// that a delayed or backing-off message expires on time.
+func (q *Queue) dueOrExpiry(wait time.Duration, expires int64) time.Time {
+	due := time.Now().Add(wait)
+	if expires != 0 {
+		if at := q.b.epoch.Add(time.Duration(expires)); at.Before(due) {
+			return at
+		}
+	}
+	return due
+}
+
+// readyLocked makes e ready and wakes a consumer for it; or, while a
+// publish in the intake is unfilled, holds e behind it (see intake.go).
 func (q *Queue) readyLocked(e entry) {
-	q.ready.PushBack(e)
-	q.wakeConsumerLocked()
+	if q.stalledLocked() || q.behind.Len() > 0 {
+		q.behind.PushBack(e)
+		q.held.Store(true)
+	} else {
+		q.ready.PushBack(e)
+		q.wakeConsumerLocked()
+	}
 	if e.expires != 0 {
 		q.sweepBeforeLocked(e.expires)
 	}
@@ -318,12 +369,12 @@ func (q *Queue) rememberLocked(m *Message) {
 }
 
 // delayDue makes a delayed message ready, unless it expired meanwhile.
-func (q *Queue) delayDue(e entry) {
+func (q *Queue) delayDue(ctx context.Context, e entry) {
 	q.lock()
 	q.scheduled--
 	if e.expires != 0 && q.b.clock() >= e.expires {
 		q.freeLocked(1)
-		q.dieLocked(e, endExpired, ReasonExpired)
+		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
 		q.wakeProducerLocked()
 	} else {
 		q.readyLocked(e)
@@ -341,7 +392,17 @@ func (q *Queue) expiry(m *Message) int64 {
 	if ttl == 0 {
 		return 0
 	}
-	return q.b.clock() + int64(ttl)
+	return deadline(q.b.clock(), ttl)
+}
+
+// deadline returns now+d on the broker clock, or 0 (never) when that is
+// past the clock's range: a TTL of math.MaxInt64 means forever, not an
+// overflow into the past.
+func deadline(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return 0
+	}
+	return now + int64(d)
 }
 
 // Receive waits for the next ready message and hands it to the caller, who
@@ -353,6 +414,8 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	if ctx == nil {
 		return nil, invalidf("nil context")
 	}
+	q.receivers.Add(1)
+	defer q.doneReceiving()
 	w := q.b.getWaiter()
 	defer q.b.putWaiter(w)
 	d := new(Delivery)
@@ -379,7 +442,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 		if e, ok := q.ready.PopFront(); ok {
 			q.freeLocked(1)
 			if e.expires != 0 && q.b.clock() >= e.expires {
-				q.dieLocked(e, endExpired, ReasonExpired)
+				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
 				q.wakeProducerLocked()
 				continue
 			}
@@ -456,72 +519,117 @@ var errDrained = fmt.Errorf("%w: drained", ErrClosed)
 // idleLocked reports whether the queue holds nothing: no ready, unacked,
 // delayed or dying message.
 func (q *Queue) idleLocked() bool {
-	return q.ready.Len() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0 &&
+	return q.readyLen() == 0 && q.delayed == 0 && q.scheduled == 0 && q.dying == 0 && q.unackedLocked() == 0 &&
 		q.takenLocked() == 0 // no publisher between its reservation and the intake
 }
 
 // dieLocked ends e, which the caller has taken out of the queue, with q.mu
-// held on entry and on return. It unlocks around the ending, which may
-// publish a dead letter; meanwhile e counts as dying, so that Shutdown does
-// not mistake the queue for idle.
-func (q *Queue) dieLocked(e entry, how ending, reason string) {
-	q.dying++
-	q.mu.Unlock()
-	q.ends.end(e, how, reason, nil)
-	q.lock()
-	q.dying--
-	if q.b.watched() && q.idleLocked() {
-		q.b.signalQuiet()
+// held on entry and on return. The ending is counted at once, so that
+// Stats never lose e; then, if e is to be dead-lettered, q.mu is released
+// while the dead letter is published, and e counts as dying meanwhile so
+// that Shutdown does not mistake the queue for idle.
+func (q *Queue) dieLocked(ctx context.Context, e entry, how ending, reason string, cause error) {
+	q.ends.count(how, 1)
+	if q.ends.dest != "" || q.ends.observed() {
+		q.dying++
+		q.mu.Unlock()
+		q.ends.deadLetter(ctx, e, how, reason, cause)
+		q.lock()
+		q.dying--
 	}
+	q.signalIfQuietLocked()
+}
+
+// dieAllLocked is dieLocked for several messages, counted at once.
+func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason string, cause error) {
+	if len(es) == 0 {
+		return
+	}
+	q.ends.count(how, uint64(len(es)))
+	if q.ends.dest != "" || q.ends.observed() {
+		q.dying += len(es)
+		q.mu.Unlock()
+		for _, e := range es {
+			q.ends.deadLetter(ctx, e, how, reason, cause)
+		}
+		q.lock()
+		q.dying -= len(es)
+	}
+	q.signalIfQuietLocked()
 }
 
 // settle applies a won settlement of one of q's deliveries.
 func (q *Queue) settle(d *Delivery, how uint64, cause error) {
-	if q.cfg.ackTimeout > 0 {
-		q.mu.Lock()
-		q.inflight.remove(d)
-		q.mu.Unlock()
+	if how == settledNack {
+		q.nack(d, cause)
+	} else {
+		if q.cfg.ackTimeout > 0 {
+			q.mu.Lock()
+			q.inflight.remove(d)
+			q.mu.Unlock()
+		}
+		settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
 	}
-	settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
 	q.b.noteSettled(q)
+}
+
+// nack sends a nacked delivery's message back for another attempt, or to
+// its end at the max deliveries, and counts the nack in the same critical
+// section: Stats never see the message both unacked and backing off, or
+// both unacked and ended.
+func (q *Queue) nack(d *Delivery, cause error) {
+	e := d.entry()
+	q.ends.observeSettle(e, settledNack, cause)
+	q.lock()
+	q.inflight.remove(d)
+	d.counts.nacked.Add(1)
+	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
+		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
+	} else {
+		q.retryLocked(e)
+	}
+	q.mu.Unlock()
 }
 
 // retry makes a nacked message ready again after its back-off.
 func (q *Queue) retry(e entry) {
-	wait := backoff(q.cfg.redeliveryConfig, int(e.attempt))
-	if wait > 0 {
-		q.mu.Lock()
-		q.delayed++
-		q.mu.Unlock()
-		if q.b.sched.At(time.Now().Add(wait), timed{q: q, e: e, kind: timedRetry}) {
-			return
-		}
-		q.lock()
-		q.delayed-- // the broker closed: keep the message as ready
-	} else {
-		q.lock()
-	}
-	q.forcePlace()
-	q.readyLocked(e)
+	q.lock()
+	q.retryLocked(e)
 	q.mu.Unlock()
 }
 
+func (q *Queue) retryLocked(e entry) {
+	if wait := backoff(q.cfg.redeliveryConfig, int(e.attempt)); wait > 0 {
+		q.delayed++
+		if q.b.sched.At(q.dueOrExpiry(wait, e.expires), timed{q: q, e: e, kind: timedRetry}) {
+			return
+		}
+		q.delayed-- // the broker closed: keep the message as ready
+	}
+	q.forcePlace()
+	q.readyLocked(e)
+}
+
 // backoff returns the wait before attempt+1: min doubled per attempt,
-// capped at max.
+// capped at max (doubling past max/2 goes straight to max, so that it
+// cannot overflow).
 func backoff(c redeliveryConfig, attempt int) time.Duration {
 	d := c.backoffMin
 	for i := 1; i < attempt && d < c.backoffMax; i++ {
+		if d > c.backoffMax/2 {
+			return c.backoffMax
+		}
 		d *= 2
 	}
 	return min(d, c.backoffMax)
 }
 
 // retryDue puts a message whose back-off has passed at the back of the queue.
-func (q *Queue) retryDue(e entry) {
+func (q *Queue) retryDue(ctx context.Context, e entry) {
 	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
-		q.dieLocked(e, endExpired, ReasonExpired)
+		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
 	} else {
 		q.forcePlace()
 		q.readyLocked(e)

@@ -439,3 +439,73 @@ func TestHandlerUnitTestWithoutBroker(t *testing.T) {
 		t.Fatalf("Ack after the handler rejected = %v, want ErrSettled", err)
 	}
 }
+
+// unaccounted returns how many of q's published messages are in none of
+// the states QueueStats counts (negative: counted twice).
+func unaccounted(s QueueStats) int64 {
+	return int64(s.Published) - int64(s.Acked+s.Rejected+s.Expired+s.Dropped+s.Purged) -
+		int64(s.Ready+s.Unacked+s.Delayed+s.Scheduled)
+}
+
+// Every published message is in exactly one state at every snapshot,
+// including while messages are ending and their dead letters are being
+// published: the dead-letter queue's transform runs then, and looks.
+func TestStatsAccountForEndingMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []QueueOption
+		end  func(t *testing.T, q *Queue)
+	}{
+		{"expiry sweep", []QueueOption{WithTTL(time.Second)}, func(t *testing.T, q *Queue) {
+			time.Sleep(time.Second)
+		}},
+		{"nack at max deliveries", []QueueOption{WithMaxDeliveries(1)}, func(t *testing.T, q *Queue) {
+			for range 10 {
+				settleOrFail(t, receiveOrFail(t, q).Nack)
+			}
+		}},
+		{"ack timeout at max deliveries", []QueueOption{WithMaxDeliveries(1), WithAckTimeout(time.Second)}, func(t *testing.T, q *Queue) {
+			for range 10 {
+				receiveOrFail(t, q)
+			}
+			time.Sleep(time.Second)
+		}},
+		{"drop oldest", []QueueOption{WithCapacity(10), WithOverflow(OverflowDropOldest)}, func(t *testing.T, q *Queue) {
+			for i := range 10 {
+				publishOrFail(t, q, i)
+			}
+		}},
+		{"drop newest", []QueueOption{WithCapacity(10), WithOverflow(OverflowDropNewest)}, func(t *testing.T, q *Queue) {
+			for i := range 10 {
+				publishOrFail(t, q, i)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newTestBroker(t)
+				var q *Queue
+				looks := 0
+				mustQueue(t, b, "dlq", WithTransform(func(m *Message) (*Message, error) {
+					looks++
+					if s := q.Stats(); unaccounted(s) != 0 {
+						t.Errorf("while dead-lettering: %d messages unaccounted for in %+v", unaccounted(s), s)
+					}
+					return m, nil
+				}))
+				q = mustQueue(t, b, "q", append(tc.opts, WithDeadLetter("dlq"))...)
+				for i := range 10 {
+					publishOrFail(t, q, i)
+				}
+				tc.end(t, q)
+				synctest.Wait()
+				if looks != 10 {
+					t.Fatalf("%d dead letters, want 10", looks)
+				}
+				if s := q.Stats(); unaccounted(s) != 0 {
+					t.Errorf("after: %d messages unaccounted for in %+v", unaccounted(s), s)
+				}
+			})
+		})
+	}
+}

@@ -59,17 +59,17 @@ func (b *Broker) quiescent() bool {
 	return true
 }
 
-// settledEverywhere reports whether every queue and topic is idle. A
-// message can only land in one already seen idle through a put, so the
-// answer holds if no put was in flight when it started looking and none
-// started while it looked.
+// settledEverywhere reports whether every queue and topic is drained (see
+// drain.go). A message can only land in one already seen drained through a
+// put, so the answer holds if no put was in flight when it started looking
+// and none started while it looked.
 func (b *Broker) settledEverywhere(ds []drainer) bool {
 	started := b.putsStarted.Load()
 	if b.putsDone.Load() != started {
 		return false
 	}
 	for _, d := range ds {
-		if !d.idle() {
+		if !d.drained() {
 			return false
 		}
 	}
@@ -103,13 +103,11 @@ func (b *Broker) signalQuiet() {
 	b.quietMu.Unlock()
 }
 
-// watched reports whether Shutdown or WaitIdle wants to hear of settles.
-func (b *Broker) watched() bool { return b.draining.Load() || b.watchers.Load() > 0 }
-
 // noteSettled is called after every settle; while Shutdown or WaitIdle
-// waits, it wakes them when the queue or topic has emptied.
+// waits, it wakes them when the queue or topic is what they wait for.
 func (b *Broker) noteSettled(d drainer) {
-	if b.watched() && d.idle() {
+	switch {
+	case b.draining.Load() && d.drained(), b.watchers.Load() > 0 && d.idle():
 		b.signalQuiet()
 	}
 }

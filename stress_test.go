@@ -198,7 +198,7 @@ func runStress(t *testing.T, spec stressSpec) {
 	deadDone := make(chan struct{})
 	go func() {
 		defer close(deadDone)
-		stressDrainDead(dctx, t, dq, l, spec.maxDeliveries, spec.reasons)
+		stressDrainDead(dctx, t, q, dq, l, spec.maxDeliveries, spec.reasons)
 	}()
 
 	// Consumers 0..consumers-1 are Consume calls, the rest Receive loops.
@@ -272,6 +272,7 @@ wait:
 			if spec.purge {
 				l.recordPurged(q.Purge())
 			}
+			stressBalanced(t, q)
 			i := master.IntN(len(consumers))
 			stop(consumers[i])
 			consumers[i] = start(i, master.Uint64())
@@ -296,9 +297,17 @@ wait:
 	l.verify(t, spec, q.Stats(), dq.Stats())
 }
 
+// stressBalanced fails the test if a snapshot of q's Stats has a message
+// in no state, or in two.
+func stressBalanced(t *testing.T, q *Queue) {
+	if s := q.Stats(); unaccounted(s) != 0 {
+		t.Errorf("%d messages unaccounted for in %+v", unaccounted(s), s)
+	}
+}
+
 // stressDrainDead receives dead letters until ctx ends, checks their x-death
 // headers and records them.
-func stressDrainDead(ctx context.Context, t *testing.T, dq *Queue, l *stressLedger, maxDeliveries int, reasons []string) {
+func stressDrainDead(ctx context.Context, t *testing.T, q, dq *Queue, l *stressLedger, maxDeliveries int, reasons []string) {
 	for {
 		d, err := dq.Receive(ctx)
 		if err != nil {
@@ -307,6 +316,7 @@ func stressDrainDead(ctx context.Context, t *testing.T, dq *Queue, l *stressLedg
 			}
 			return
 		}
+		stressBalanced(t, q) // while the work queue is busy
 		h := d.Headers
 		reason := h[HeaderDeathReason]
 		attempts, err := strconv.Atoi(h[HeaderDeathAttempts])

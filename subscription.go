@@ -53,7 +53,7 @@ type SubscriptionStats struct {
 	Acked     uint64
 	Nacked    uint64
 	Rejected  uint64 // by Reject, a permanent error or max deliveries
-	Expired   uint64 // skipped for being older than the topic's max age
+	Expired   uint64 // skipped for being older than the topic's max age, or past their TTL
 	Dropped   uint64 // redeliveries abandoned by Close
 	Missed    uint64 // overwritten before this subscription read them
 	// DeadLettered counts the Rejected messages published to the
@@ -320,7 +320,7 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 			if !s.claim(c, 1, counts) {
 				continue // another handler of this subscription took it
 			}
-			if t.cfg.maxAge > 0 && t.b.clock()-at > int64(t.cfg.maxAge) {
+			if now := int64(-1); t.expired(m, at, &now) {
 				s.ends.observeLost(OutcomeExpired, entry{m: m, seq: c})
 				s.ends.expired.Add(1)
 				counts.delivered.Add(^uint64(0))

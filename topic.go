@@ -61,7 +61,7 @@ type Topic struct {
 type slot struct {
 	seq atomic.Uint64
 	m   atomic.Pointer[Message]
-	at  atomic.Int64 // broker clock at publish, kept only with a max age
+	at  atomic.Int64 // broker clock at publish, kept only with a max age or a TTL
 }
 
 type group struct {
@@ -150,6 +150,13 @@ func (t *Topic) Stats() TopicStats {
 // Publish waits until that subscription reads on, ctx ends (returning
 // ctx.Err()) or the broker closes. It returns ErrClosed after Close or once
 // Shutdown has begun, and ErrInvalid for a nil message or context.
+//
+// m.TTL applies: a subscription skips a message whose TTL has passed since
+// this publish (counted in its Stats().Expired), and a group expires it as
+// a queue does. m.Delay does not: a topic is a log in publish order, so a
+// message with a Delay is refused with an error wrapping ErrInvalid;
+// publish delayed messages to a queue. A negative TTL or Delay is
+// ErrInvalid too.
 func (t *Topic) Publish(ctx context.Context, m *Message) error {
 	if err := t.b.checkPublish(ctx, m); err != nil {
 		return err
@@ -264,7 +271,7 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	s := &t.slots[seq&t.mask]
 	s.seq.Store(0)
 	s.m.Store(m)
-	if t.cfg.maxAge > 0 {
+	if t.keepsTime(m) {
 		s.at.Store(t.b.clock())
 	}
 	s.seq.Store(seq)
@@ -527,8 +534,10 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 		qcfg := queueConfig{queueSettings: queueSettings{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}}
 		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
 		g.q.ends.where = Place{Name: t.name, Kind: "topic", Group: cfg.group}
+		now := int64(-1)
 		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
-			if m, _, ok := t.read(c); ok {
+			// Those that expired before the group was made never were its.
+			if m, at, ok := t.read(c); ok && !t.expired(m, at, &now) {
 				g.q.putSeq(context.Background(), m, c, true) // fits: the group's capacity is the ring's
 			}
 		}

@@ -16,6 +16,11 @@ import (
 // publish time (a queue's, a binding's) the publisher gets the error; at
 // delivery time (a subscription's) the message is rejected and
 // dead-lettered with the error in HeaderDeathError.
+//
+// A transform runs on the goroutine of whoever publishes: for a dead
+// letter of an expired or timed-out message, herald's scheduler. It runs
+// with no lock held, so it may publish and may call [Broker.Close]; it
+// must not call [Broker.Shutdown], which would wait for it.
 type Transform func(m *Message) (*Message, error)
 
 // TransformOption is WithTransform's option: it fits queues,

@@ -189,3 +189,44 @@ func TestTTLCountsFromPublishAcrossRedelivery(t *testing.T) {
 		}
 	})
 }
+
+// A delayed message whose TTL ends before its Delay expires on time, and
+// gives its place back then, not when the Delay passes.
+func TestDelayedMessageExpiresOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithCapacity(1), WithOverflow(OverflowReject), WithDeadLetter("dlq"))
+		dlq := mustQueue(t, b, "dlq")
+		start := time.Now()
+		if err := q.Publish(context.Background(), &Message{Body: "x", TTL: 10 * time.Millisecond, Delay: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		d := receiveOrFail(t, dlq)
+		if got := time.Since(start); got != 10*time.Millisecond {
+			t.Fatalf("dead-lettered after %v, want at its TTL, 10ms", got)
+		}
+		if d.Headers[HeaderDeathReason] != ReasonExpired {
+			t.Fatalf("dead letter headers %v", d.Headers)
+		}
+		wantStats(t, q, QueueStats{Published: 1, Expired: 1, DeadLettered: 1})
+		publishOrFail(t, q, "next") // the place is free again
+	})
+}
+
+// A nacked message whose TTL ends during its back-off expires then, not
+// when the back-off ends.
+func TestBackingOffMessageExpiresOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithTTL(time.Second), WithBackoff(time.Hour, time.Hour), WithDeadLetter("dlq"))
+		dlq := mustQueue(t, b, "dlq")
+		start := time.Now()
+		publishOrFail(t, q, "x")
+		settleOrFail(t, receiveOrFail(t, q).Nack)
+		receiveOrFail(t, dlq)
+		if got := time.Since(start); got != time.Second {
+			t.Fatalf("dead-lettered after %v, want at its TTL, 1s", got)
+		}
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Nacked: 1, Expired: 1, DeadLettered: 1})
+	})
+}

@@ -35,21 +35,39 @@ func NewMPSC[T any](n int) *MPSC[T] {
 // TryPush appends v and reports true, or reports false when the queue is
 // full. It is safe to call from any number of goroutines at once.
 func (q *MPSC[T]) TryPush(v T) bool {
+	pos, ok := q.Claim()
+	if ok {
+		q.Fill(pos, v)
+	}
+	return ok
+}
+
+// Claim takes the next position, for a value that Fill will put there,
+// and reports true, or reports false when the queue is full. Until the
+// Fill, TryPop stops at that position (and Pending reports true), so the
+// caller must call Fill at once. It is safe to call from any number of
+// goroutines at once.
+func (q *MPSC[T]) Claim() (pos uint64, ok bool) {
 	for {
 		pos := q.tail.Load()
-		s := &q.slots[pos&q.mask]
-		switch seq := s.seq.Load(); {
+		switch seq := q.slots[pos&q.mask].seq.Load(); {
 		case seq == pos:
 			if q.tail.CompareAndSwap(pos, pos+1) {
-				s.v = v
-				s.seq.Store(pos + 1) // publishes v to the consumer
-				return true
+				return pos, true
 			}
 		case seq < pos:
-			return false // the slot still holds the value of the previous lap
+			return 0, false // the slot still holds the value of the previous lap
 		}
 		// Another producer claimed pos first: try the next one.
 	}
+}
+
+// Fill puts v at the position Claim returned, which makes it, and the
+// values behind it that are already filled, poppable.
+func (q *MPSC[T]) Fill(pos uint64, v T) {
+	s := &q.slots[pos&q.mask]
+	s.v = v
+	s.seq.Store(pos + 1) // publishes v to the consumer
 }
 
 // TryPop removes and returns the oldest value whose push has completed.
@@ -65,3 +83,8 @@ func (q *MPSC[T]) TryPop() (v T, ok bool) {
 	q.head++
 	return v, true
 }
+
+// Pending reports whether a position has been claimed and not yet popped:
+// after TryPop reports false, whether a producer is between its Claim and
+// its Fill. Only the consumer may call it, under the same guard as TryPop.
+func (q *MPSC[T]) Pending() bool { return q.tail.Load() != q.head }

@@ -65,3 +65,34 @@ func TestMPSCConcurrentProducers(t *testing.T) {
 		t.Fatal("a value arrived beyond what was pushed")
 	}
 }
+
+// A claimed position holds back TryPop, and what was pushed behind it,
+// until it is filled; Pending tells a stalled claim from an empty queue.
+func TestMPSCClaimHoldsBackPop(t *testing.T) {
+	q := NewMPSC[int](4)
+	if q.Pending() {
+		t.Fatal("Pending on an empty queue")
+	}
+	pos, ok := q.Claim()
+	if !ok {
+		t.Fatal("Claim on an empty queue refused")
+	}
+	if !q.TryPush(2) {
+		t.Fatal("push behind a claim refused")
+	}
+	if v, ok := q.TryPop(); ok {
+		t.Fatalf("TryPop = %d past an unfilled claim", v)
+	}
+	if !q.Pending() {
+		t.Fatal("Pending = false with a claim unfilled")
+	}
+	q.Fill(pos, 1)
+	for _, want := range []int{1, 2} {
+		if v, ok := q.TryPop(); !ok || v != want {
+			t.Fatalf("TryPop = %d, %v; want %d", v, ok, want)
+		}
+	}
+	if q.Pending() {
+		t.Fatal("Pending after everything was popped")
+	}
+}

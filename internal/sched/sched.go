@@ -83,7 +83,18 @@ func (s *Scheduler[T]) Len() int {
 
 // Close stops the scheduler, discards what is pending and waits for its
 // goroutine, including a fire in progress, to return. Close is idempotent.
+// It must not be called from fire, which it would wait for: use Stop.
 func (s *Scheduler[T]) Close() {
+	if s.Stop() {
+		<-s.exited
+	}
+}
+
+// Stop stops the scheduler and discards what is pending, like Close, but
+// does not wait for its goroutine: a fire in progress runs to its end, and
+// then the goroutine returns. It reports whether the goroutine was started.
+// Stop is idempotent, and may be called from fire.
+func (s *Scheduler[T]) Stop() (started bool) {
 	s.mu.Lock()
 	wasClosed, started := s.closed, s.running
 	s.closed = true
@@ -92,9 +103,7 @@ func (s *Scheduler[T]) Close() {
 	if !wasClosed {
 		close(s.done)
 	}
-	if started {
-		<-s.exited
-	}
+	return started
 }
 
 func (s *Scheduler[T]) run() {

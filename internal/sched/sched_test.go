@@ -105,3 +105,20 @@ func TestCloseUnstarted(t *testing.T) {
 	s := New(func(int) {})
 	s.Close()
 }
+
+// Stop from inside fire returns at once, and the goroutine exits after.
+func TestStopFromFire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var s *Scheduler[int]
+		stopped := make(chan bool, 1)
+		s = New(func(int) { stopped <- s.Stop() })
+		s.At(time.Now(), 1)
+		if started := <-stopped; !started {
+			t.Fatal("Stop from fire reported the goroutine not started")
+		}
+		s.Close() // waits for the goroutine, which exits after fire
+		if s.At(time.Now(), 2) {
+			t.Fatal("At after Stop accepted an item")
+		}
+	})
+}
