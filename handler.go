@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Handler handles one delivery. Returning nil acks it; returning an error
@@ -63,13 +64,14 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 	defer stop()
 
 	batch := max(cfg.prefetch/cfg.concurrency, 1)
+	owner := new(handout)
 	if cfg.concurrency == 1 {
-		return b.consumeResult(ctx, work(hctx, b, src, h, batch))
+		return b.consumeResult(ctx, work(hctx, b, src, h, batch, owner))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.concurrency)
 	for i := range cfg.concurrency {
-		wg.Go(func() { errs[i] = work(hctx, b, src, h, batch) })
+		wg.Go(func() { errs[i] = work(hctx, b, src, h, batch, owner) })
 	}
 	wg.Wait()
 	return b.consumeResult(ctx, errs[0])
@@ -112,12 +114,13 @@ func (b *Broker) consumeResult(ctx context.Context, err error) error {
 }
 
 // work is one handler goroutine: take, handle, settle, until take fails.
-// It reuses one Delivery and one waiter, so a message costs it nothing.
+// It reuses its deliveries and one waiter, so a message costs it nothing.
 // A subscription that lagged reports it on the next delivery's Missed.
-func work(ctx context.Context, b *Broker, src source, h Handler, batch int) error {
+func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owner *handout) error {
 	w := newWaiter()
 	own := new(workerState)
-	d, counts := &own.d, &own.counts
+	own.ring.init(owner)
+	counts := &own.counts
 	src.addWorker(counts)
 	defer src.removeWorker(counts)
 	var buf *prefetchBuf
@@ -133,6 +136,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		d := own.ring.next()
 		if err := src.take(ctx, w, d, counts, buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
 				missed += lag.Missed
@@ -142,6 +146,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 		}
 		d.Missed, missed = missed, 0
 		err := b.call(ctx, h, d)
+		d.retire()
 		settleByResult(d, err)
 	}
 }
@@ -152,9 +157,42 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 // miss.
 type workerState struct {
 	_      [64]byte
-	d      Delivery
+	ring   deliveryRing
 	counts settleCounts
 	_      [64]byte
+}
+
+// handout is what the handler goroutines of one Consume share about the
+// deliveries they hand out: set once a handler has kept one and used it
+// after returning, from when they stop reusing deliveries (see Delivery).
+type handout struct{ atomic.Bool }
+
+// ringLen is how many deliveries a handler goroutine hands out in turn.
+const ringLen = 8
+
+// deliveryRing is the deliveries one handler goroutine hands out in turn.
+type deliveryRing struct {
+	slots [ringLen]Delivery
+	i     int
+	owner *handout
+}
+
+func (r *deliveryRing) init(owner *handout) {
+	r.owner = owner
+	for i := range r.slots {
+		r.slots[i].owner = owner
+	}
+}
+
+// next returns the delivery to hand out next: the ring's next one, or,
+// once a handler has used a delivery after returning, a new one.
+func (r *deliveryRing) next() *Delivery {
+	if r.owner.Load() {
+		return &Delivery{owner: r.owner}
+	}
+	d := &r.slots[r.i]
+	r.i = (r.i + 1) % ringLen
+	return d
 }
 
 // settleByResult settles d as its handler's result says, unless the
@@ -165,11 +203,11 @@ func settleByResult(d *Delivery, err error) {
 	}
 	switch {
 	case err == nil:
-		d.settle(settledAck, nil)
+		d.finish(settledAck, nil)
 	case isPermanent(err):
-		d.settle(settledReject, err)
+		d.finish(settledReject, err)
 	default:
-		d.settle(settledNack, err)
+		d.finish(settledNack, err)
 	}
 }
 

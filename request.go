@@ -63,6 +63,8 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 // stopped waiting. Only the first reply to a request is kept.
 func (d *Delivery) Reply(ctx context.Context, m *Message) error {
 	switch {
+	case d.isRetired():
+		return fmt.Errorf("%w: reply through a delivery whose handler has returned", ErrSettled)
 	case d.Message == nil || d.ReplyTo == "":
 		return invalidf("reply to a message without ReplyTo")
 	case d.src == nil:
