@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"context"
 	"time"
 )
 
@@ -52,17 +53,26 @@ func (q *Queue) scheduleSweepLocked(at time.Time) {
 
 // sweepAckTimeouts redelivers every delivery whose ack timeout has passed.
 // A timed-out message goes back to the front of the queue, in the order it
-// was first handed out, unless it has reached the max deliveries.
+// was first handed out, unless it has reached the max deliveries. The
+// handlers still holding them have their contexts cancelled, with cause
+// ErrAckTimeout.
 func (q *Queue) sweepAckTimeouts() {
 	var expired []entry
+	var cancels []context.CancelCauseFunc
 	q.lock()
 	q.ackSweepDue = false
 	now := time.Now()
 	for d := q.inflight.head; d != nil && !d.deadline.After(now); d = q.inflight.head {
 		q.inflight.remove(d)
+		// Read before the claim: once the handler goroutine sees the claim,
+		// it may hand d out again.
+		cancel := d.cancel
 		// A settle racing with the sweep wins or loses here, once.
-		if d.claim(settledNack) {
+		if d.claim(settledNack | timedOutBit) {
 			expired = append(expired, d.entry())
+			if cancel != nil {
+				cancels = append(cancels, cancel)
+			}
 		}
 	}
 	if q.inflight.head != nil {
@@ -80,8 +90,11 @@ func (q *Queue) sweepAckTimeouts() {
 		q.wakeConsumerLocked()
 	}
 	q.mu.Unlock()
+	for _, cancel := range cancels {
+		cancel(ErrAckTimeout)
+	}
 	for _, e := range dead {
-		q.ends.end(e, endLimited, ReasonDeliveryLimit, errAckTimeout)
+		q.ends.end(e, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
 	}
 	if len(expired) > 0 {
 		q.settles.shared.nacked.Add(uint64(len(expired)))

@@ -89,9 +89,11 @@ type PanicError struct {
 // Error says what the handler panicked with.
 func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panicked: %v", e.Value) }
 
-// errAckTimeout is the cause recorded on a message that dies because its
-// last delivery's ack timeout passed.
-var errAckTimeout = errors.New("herald: ack timeout")
+// ErrAckTimeout is the cause (see context.Cause) with which herald cancels
+// a handler's context when its delivery's ack timeout ([WithAckTimeout])
+// passes and the message is redelivered, and the error recorded on a
+// message that dies because its last delivery timed out.
+var ErrAckTimeout = errors.New("herald: ack timeout")
 
 // LagError tells a topic subscription how many messages it missed because
 // it fell more than the topic's capacity behind under OverflowDropOldest.

@@ -15,8 +15,11 @@ import (
 // handler that settles the delivery itself may return anything: the first
 // settle wins. A panic is recovered and treated as an error.
 //
-// ctx is cancelled when the consumer's context ends or the broker closes.
-// A handler may publish, declare, settle and Close from inside a delivery:
+// ctx is cancelled when the consumer's context ends or the broker closes,
+// and, on a queue with [WithAckTimeout], when the delivery's ack timeout
+// passes and the message is redelivered, with context.Cause(ctx) returning
+// [ErrAckTimeout]: a handler that watches ctx stops, so that the message is
+// not handled twice at once. A handler may publish, declare, settle and Close from inside a delivery:
 // herald holds no lock while user code runs.
 type Handler func(ctx context.Context, d *Delivery) error
 
@@ -129,6 +132,11 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owne
 			defer p.unprefetch(buf)
 		}
 	}
+	hc := handlerCtx{parent: ctx, ctx: ctx}
+	if q, ok := src.(*Queue); ok && q.cfg.ackTimeout > 0 {
+		hc.renew()
+		defer func() { hc.cancel(nil) }()
+	}
 	var missed uint64
 	for {
 		// Once the consumer's context ends it takes nothing more, even
@@ -137,6 +145,9 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owne
 			return err
 		}
 		d := own.ring.next()
+		if hc.cancel != nil {
+			d.cancel = hc.cancel // before take lists d where the sweep looks
+		}
 		if err := src.take(ctx, w, d, counts, buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
 				missed += lag.Missed
@@ -145,11 +156,25 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owne
 			return err
 		}
 		d.Missed, missed = missed, 0
-		err := b.call(ctx, h, d)
+		err := b.call(hc.ctx, h, d)
 		d.retire()
 		settleByResult(d, err)
+		if hc.cancel != nil && d.timedOut() {
+			hc.cancel(ErrAckTimeout)
+			hc.renew()
+		}
 	}
 }
+
+// handlerCtx is the context a handler goroutine gives its handlers: the
+// consumer's, or on a queue with an ack timeout one of its own that the
+// sweep cancels when the delivery times out, renewed for the next handler.
+type handlerCtx struct {
+	parent, ctx context.Context
+	cancel      context.CancelCauseFunc
+}
+
+func (c *handlerCtx) renew() { c.ctx, c.cancel = context.WithCancelCause(c.parent) }
 
 // workerState is what a handler goroutine writes for every message, on
 // cache lines of its own: with handler goroutines on several cores,

@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"sync/atomic"
@@ -94,10 +95,13 @@ type Delivery struct {
 	src     settler       // the queue or subscription it came from
 	orig    *Message      // what was published, when a transform replaced Message
 	counts  *settleCounts // where the settlement is counted
-	state   atomic.Uint64 // generation<<genShift | retired | settlement; see claim
+	state   atomic.Uint64 // generation<<genShift | flags | settlement; see claim
 	gen     uint64        // the generation; written only by reset
 	expires int64         // the message's expiry on the broker clock; 0: never
 	owner   *handout      // the consumer that hands it out; nil from Receive
+	// cancel ends the context of the handler the delivery was given to:
+	// set on queues with an ack timeout, whose sweep calls it.
+	cancel context.CancelCauseFunc
 
 	// Ack-timeout bookkeeping, guarded by q.mu.
 	deadline   time.Time
@@ -114,11 +118,13 @@ const (
 	settledMask = 3
 )
 
-// retired marks, in Delivery.state, a delivery whose handler has returned:
-// the user's settles fail from then on. Above it is the generation.
+// Flags in Delivery.state, above the settlement and below the generation:
+// retiredBit marks a delivery whose handler has returned, after which the
+// user's settles fail; timedOutBit one that the ack-timeout sweep settled.
 const (
-	retired  uint64 = 4
-	genShift uint64 = 3
+	retiredBit  uint64 = 4
+	timedOutBit uint64 = 8
+	genShift    uint64 = 4
 )
 
 // Ack settles the delivery as handled: the message leaves the queue.
@@ -142,7 +148,7 @@ func (d *Delivery) Reject() error { return d.settle(settledReject, nil) }
 func (d *Delivery) settle(how uint64, cause error) error {
 	for {
 		cur := d.state.Load()
-		if cur&retired != 0 {
+		if cur&retiredBit != 0 {
 			d.late()
 			return ErrSettled
 		}
@@ -185,14 +191,17 @@ func (d *Delivery) claim(how uint64) bool {
 	}
 }
 
+// timedOut reports whether the ack-timeout sweep settled the delivery.
+func (d *Delivery) timedOut() bool { return d.state.Load()&timedOutBit != 0 }
+
 // retire marks the delivery as its handler's no more: settles and replies
 // through it fail from now on.
-func (d *Delivery) retire() { d.state.Or(retired) }
+func (d *Delivery) retire() { d.state.Or(retiredBit) }
 
 // isRetired reports whether the delivery's handler has returned; it notes
 // a late use if so.
 func (d *Delivery) isRetired() bool {
-	if d.state.Load()&retired == 0 {
+	if d.state.Load()&retiredBit == 0 {
 		return false
 	}
 	d.late()

@@ -311,8 +311,9 @@ func (o deadLetterKeyOption) applySubscribe(c *subscribeConfig) {
 
 // WithAckTimeout redelivers a delivery that is not settled within d of being
 // handed out, so that a stuck consumer cannot hold a message forever; the
-// late consumer's Ack then returns ErrSettled. The redelivery counts as an
-// attempt. On a topic it applies to subscription groups only. Default 0:
+// late consumer's Ack then returns ErrSettled. A [Handler] still running
+// on the timed-out delivery has its context cancelled, with cause
+// [ErrAckTimeout]. The redelivery counts as an attempt. On a topic it applies to subscription groups only. Default 0:
 // no timeout. Given twice, the last wins.
 func WithAckTimeout(d time.Duration) RedeliveryOption { return ackTimeoutOption(d) }
 
