@@ -12,10 +12,13 @@ import (
 const replyPrefix = "_reply."
 
 // Request publishes m to the queue, topic or exchange called name and waits
-// for the reply that a consumer sends with [Delivery.Reply]. It sets
-// m.ReplyTo to a private reply destination that lives until Request returns,
-// and m.CorrelationID to a fresh ID when it is empty; the reply carries the
-// same CorrelationID. Concurrent requests never see each other's replies.
+// for the reply that a consumer sends with [Delivery.Reply]. It fills in
+// m's empty ID, Time and CorrelationID (a fresh ID) as Publish would, then
+// publishes a shallow copy of m whose ReplyTo names a private reply
+// destination that lives until Request returns; m.ReplyTo is left as it
+// was. So the same m may be sent again, to retry, while a consumer still
+// reads the first attempt. The reply carries the same CorrelationID.
+// Concurrent requests never see each other's replies.
 //
 // Request fails fast, with an error wrapping ErrNoResponders, when nothing
 // could answer: a queue with no Consume running and no Receive waiting, a
@@ -36,12 +39,17 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 	}
 	box := b.replies.open()
 	defer b.replies.close(box)
+	// Fill in the caller's message as Publish does (on a retry with the
+	// same message there is nothing left to fill in, so nothing is
+	// written while the first attempt's consumer reads it), and send a
+	// copy that carries this request's own reply destination.
 	if m.CorrelationID == "" {
 		m.CorrelationID = nextID()
 	}
-	m.ReplyTo = box.name
 	m.stamp(b.wall)
-	if err := d.put(ctx, m, false); err != nil {
+	req := *m
+	req.ReplyTo = box.name
+	if err := d.put(ctx, &req, false); err != nil {
 		return nil, err
 	}
 	select {
