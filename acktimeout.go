@@ -95,6 +95,7 @@ func (q *Queue) sweepAckTimeouts() {
 	}
 	for _, e := range dead {
 		q.ends.end(e, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
+		q.b.replies.rejected(e.m.ReplyTo, ErrAckTimeout)
 	}
 	if len(expired) > 0 {
 		q.settles.shared.nacked.Add(uint64(len(expired)))

@@ -3,6 +3,7 @@ package herald
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/heraldmq/herald/internal/match"
 )
@@ -42,6 +43,9 @@ var (
 	// ErrNoResponders is returned by Request when nothing consumes the
 	// destination, so no reply could come (NATS's no-responders).
 	ErrNoResponders = errors.New("herald: no responders")
+	// ErrRejected is wrapped by the [*ReplyError] Request returns when the
+	// consumer rejected the request instead of answering it.
+	ErrRejected = errors.New("herald: request rejected")
 	// ErrBodyType is wrapped by the error a typed handler (see [Typed])
 	// returns for a body it cannot use as its type: a value of another
 	// type, a nil body or nil pointer, or encoded bytes that fail to decode.
@@ -52,6 +56,12 @@ var (
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern
 )
+
+// errText is err's message without a leading "herald: ", for errors that
+// wrap it in a message of their own, which starts with that already.
+func errText(err error) string {
+	return strings.TrimPrefix(err.Error(), "herald: ")
+}
 
 // invalidf returns an error wrapping ErrInvalid with a message that names
 // the bad input.
