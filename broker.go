@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,9 +26,9 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
-	draining atomic.Bool                            // Shutdown has begun
-	drained  atomic.Bool                            // Shutdown found every queue settled
+	names    namespace   // publish takes no lock
+	draining atomic.Bool // Shutdown has begun
+	drained  atomic.Bool // Shutdown found every queue settled
 	closed   atomic.Bool
 	// While draining, every put into a queue or topic is counted as it
 	// starts and as it ends, so Shutdown can tell that nothing moved while
@@ -58,7 +57,6 @@ func New(opts ...Option) *Broker {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.sched = sched.New(timed.fire)
 	b.waiters.New = func() any { return newWaiter() }
-	b.names.Store(&map[string]destination{})
 	return b
 }
 
@@ -82,7 +80,7 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 			}
 			return nil
 		},
-		func(map[string]destination) (*Queue, error) { return newQueue(b, name, cfg), nil })
+		func() (*Queue, error) { return newQueue(b, name, cfg), nil })
 }
 
 // configure checks name and applies opts to cfg, refusing nil options.
@@ -101,17 +99,17 @@ func configure[O comparable, C any](what, name string, opts []O, cfg *C, apply f
 }
 
 // declare returns the T already declared as name if check accepts it, or
-// adds the one create makes, which sees the namespace as it is. A name
-// declared as another kind is ErrExists; a closed broker ErrClosed.
-func declare[T destination](b *Broker, name string, check func(T) error, create func(names map[string]destination) (T, error)) (T, error) {
+// adds the one create makes; both run with b.mu held, so that the
+// namespace does not change under them. A name declared as another kind is
+// ErrExists; a closed broker ErrClosed.
+func declare[T destination](b *Broker, name string, check func(T) error, create func() (T, error)) (T, error) {
 	var none T
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() || b.draining.Load() {
 		return none, ErrClosed
 	}
-	names := *b.names.Load()
-	if d, ok := names[name]; ok {
+	if d, ok := b.names.get(name); ok {
 		x, ok := d.(T)
 		if !ok {
 			return none, fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, article(d.kind()), article(none.kind()))
@@ -121,11 +119,11 @@ func declare[T destination](b *Broker, name string, check func(T) error, create 
 		}
 		return x, nil
 	}
-	x, err := create(names)
+	x, err := create()
 	if err != nil {
 		return none, err
 	}
-	b.addLocked(name, x)
+	b.names.add(name, x)
 	return x, nil
 }
 
@@ -138,13 +136,6 @@ type destination interface {
 	kind() string
 }
 
-// addLocked adds d to the namespace; b.mu must be held.
-func (b *Broker) addLocked(name string, d destination) {
-	next := maps.Clone(*b.names.Load())
-	next[name] = d
-	b.names.Store(&next)
-}
-
 func article(kind string) string {
 	if strings.ContainsRune("aeiou", rune(kind[0])) {
 		return "an " + kind
@@ -154,7 +145,7 @@ func article(kind string) string {
 
 // lookup returns the destination called name.
 func (b *Broker) lookup(name string) (destination, error) {
-	if d := (*b.names.Load())[name]; d != nil {
+	if d, ok := b.names.get(name); ok {
 		return d, nil
 	}
 	if d, ok := b.replies.lookup(name); ok {
@@ -342,7 +333,7 @@ func (b *Broker) doneConsumer() {
 
 func (b *Broker) drainers() []drainer {
 	var ds []drainer
-	for _, d := range *b.names.Load() {
+	for _, d := range b.names.all() {
 		if x, ok := d.(drainer); ok {
 			ds = append(ds, x)
 		}

@@ -85,7 +85,7 @@ func addRecorders(b *Broker, log *orderLog, names ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, n := range names {
-		b.addLocked(n, &orderRecorder{name: n, log: log})
+		b.names.add(n, &orderRecorder{name: n, log: log})
 	}
 }
 
@@ -510,8 +510,8 @@ func TestBindErrors(t *testing.T) {
 	if err := x.Unbind("", "a"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Unbind with an empty name = %v, want ErrInvalid", err)
 	}
-	if len(x.bindings) != 0 {
-		t.Errorf("failed Binds left bindings %v", x.bindings)
+	if len(x.routes.bindings) != 0 {
+		t.Errorf("failed Binds left bindings %v", x.routes.bindings)
 	}
 	mustBind(t, x, "q", "a")
 	b.Close()
@@ -533,8 +533,8 @@ func TestBindIdempotentAndUnbind(t *testing.T) {
 		q := mustQueue(t, b, "q-"+kind.String())
 		mustBind(t, x, q.Name(), "a")
 		mustBind(t, x, q.Name(), "a")
-		if len(x.bindings) != 1 {
-			t.Errorf("%v: binding twice made %d bindings", kind, len(x.bindings))
+		if len(x.routes.bindings) != 1 {
+			t.Errorf("%v: binding twice made %d bindings", kind, len(x.routes.bindings))
 		}
 		if err := publishKey(x, "a"); err != nil {
 			t.Fatalf("%v: %v", kind, err)

@@ -118,7 +118,7 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 			}
 			return nil
 		},
-		func(map[string]destination) (*Topic, error) { return newTopic(b, name, cfg), nil })
+		func() (*Topic, error) { return newTopic(b, name, cfg), nil })
 }
 
 func (t *Topic) kind() string { return "topic" }
