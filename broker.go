@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldmq/herald/internal/glabel"
 	"github.com/heraldmq/herald/internal/sched"
 )
 
@@ -45,6 +47,11 @@ type Broker struct {
 
 	waiters sync.Pool
 	replies replyBoxes // Request's private reply destinations
+
+	// labels mark the goroutines that run for this broker (see
+	// internal/glabel), so that profiles and leak checks can tell them
+	// from another broker's.
+	labels pprof.LabelSet
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -55,7 +62,9 @@ func New(opts ...Option) *Broker {
 		o.applyBroker(&b.cfg)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.labels = pprof.Labels(glabel.Key, glabel.Of(b))
 	b.sched = sched.New(timed.fire)
+	b.sched.SetLabels(pprof.WithLabels(context.Background(), b.labels))
 	b.waiters.New = func() any { return newWaiter() }
 	return b
 }

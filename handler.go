@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 )
@@ -60,6 +61,13 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 		return ErrClosed
 	}
 	defer b.doneConsumer()
+	// The goroutine, and the handler goroutines it starts, carry the
+	// broker's pprof label while the consumer runs.
+	pprof.Do(ctx, b.labels, func(ctx context.Context) { err = b.runConsumer(ctx, src, h, cfg) })
+	return err
+}
+
+func (b *Broker) runConsumer(ctx context.Context, src source, h Handler, cfg consumeConfig) error {
 
 	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, b))
 	defer cancel()

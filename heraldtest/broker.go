@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald"
+	"github.com/heraldmq/herald/internal/glabel"
 	"github.com/heraldmq/herald/internal/leak"
 )
 
@@ -50,10 +51,13 @@ func FailOnUnsettled() Option {
 	return optionFunc(func(c *config) { c.failOnUnsettled = true })
 }
 
-// NoLeakCheck turns off the check, at cleanup, that no goroutine of herald
-// is left running. The check sees every goroutine of the process, so
-// turn it off in tests that run brokers in parallel (t.Parallel), whose
-// goroutines it cannot tell apart. Default: on.
+// NoLeakCheck turns off the check, at cleanup, that no goroutine of the
+// broker is left running. The check tells the broker's goroutines from
+// those of brokers that other tests run in parallel (t.Parallel), so it
+// is needed only where a failure says so: while no other broker made by
+// NewBroker is open, the check also counts goroutines that run herald's
+// code for no broker in particular, which may be those of a parallel test
+// that made its broker with herald.New. Default: on.
 func NoLeakCheck() Option {
 	return optionFunc(func(c *config) { c.leakCheck = false })
 }
@@ -72,8 +76,9 @@ func WithBrokerOptions(opts ...herald.Option) Option {
 }
 
 // NewBroker returns a new broker that is closed when the test ends, after
-// which the test fails if any goroutine of herald (or of code in herald's
-// module) is still running. Taps made with [Tap] on it record until then.
+// which the test fails if a goroutine of the broker (one running herald's
+// code for it) is still running; brokers of tests running in parallel do
+// not count. Taps made with [Tap] on it record until then.
 //
 // Cleanup runs in this order: the [FailOnUnsettled] check, if asked for;
 // Close; waiting for the broker's taps to stop; the leak check (see
@@ -107,12 +112,45 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 		b.Close()
 		st.waitTaps()
 		if cfg.leakCheck {
-			if leaked := leak.Find(leakTimeout); len(leaked) > 0 {
-				t.Error(leak.Report(leaked))
-			}
+			checkLeaks(t, b)
 		}
 	})
 	return b
+}
+
+// checkLeaks fails t if a goroutine of b's is still running. herald labels
+// the goroutines that run for a broker (see runtime/pprof), so the check
+// sees b's own and not those of brokers that tests running in parallel use.
+// Goroutines running herald's code for no broker in particular (calls in
+// progress on goroutines herald did not start) count too while b is the
+// only broker heraldtest knows of, since they cannot be told apart.
+func checkLeaks(t testing.TB, b *herald.Broker) {
+	scope := leak.Scope{Broker: glabel.Of(b), Unlabeled: onlyBroker(b)}
+	leaked := leak.FindIn(scope, leakTimeout)
+	if len(leaked) == 0 {
+		return
+	}
+	msg := leak.Report(leaked)
+	for _, r := range leaked {
+		if !strings.Contains(r, "# labels: ") {
+			msg += "\n\nSome of these goroutines carry no broker's label, so they may be another test's: " +
+				"one that runs herald in parallel with this one without heraldtest.NewBroker. " +
+				"If so, turn this check off with heraldtest.NoLeakCheck()."
+			break
+		}
+	}
+	t.Error(msg)
+}
+
+// onlyBroker reports whether b is the only broker heraldtest knows of
+// (made by NewBroker or tapped) that is still open.
+func onlyBroker(b *herald.Broker) bool {
+	only := true
+	brokers.Range(func(k, _ any) bool {
+		only = k == b
+		return only
+	})
+	return only
 }
 
 // Settle waits until b is idle: no message ready, unacked, backing off or
