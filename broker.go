@@ -356,8 +356,20 @@ func (b *Broker) clock() int64 { return int64(time.Since(b.epoch)) }
 func (b *Broker) getWaiter() *waiter  { return b.waiters.Get().(*waiter) }
 func (b *Broker) putWaiter(w *waiter) { b.waiters.Put(w) }
 
-func (b *Broker) log(level slog.Level, msg string, args ...any) {
+// logger is where the broker logs: WithLogger's, else slog.Default().
+func (b *Broker) logger() *slog.Logger {
 	if b.cfg.logger != nil {
-		b.cfg.logger.Log(context.Background(), level, msg, args...)
+		return b.cfg.logger
 	}
+	return slog.Default()
+}
+
+// logs reports whether a record at level would be logged, so that a hot
+// path builds a record's attributes only then.
+func (b *Broker) logs(level slog.Level) bool {
+	return b.logger().Enabled(context.Background(), level)
+}
+
+func (b *Broker) log(level slog.Level, msg string, args ...any) {
+	b.logger().Log(context.Background(), level, msg, args...)
 }

@@ -63,3 +63,28 @@ func ExampleDelivery_ReplyError() {
 	// empty: herald: request rejected: empty item
 	// rejected: true
 }
+
+// A handler serving several queues tells them apart with Source.
+func ExampleDelivery_Source() {
+	b := herald.New()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	orders, _ := b.Queue("orders")
+	events, _ := b.Topic("events")
+	sub, _ := events.Subscribe(herald.WithGroup("audit"))
+	orders.Publish(ctx, herald.NewMessage(1))
+	events.Publish(ctx, herald.NewMessage(2))
+	for _, receive := range []func(context.Context) (*herald.Delivery, error){orders.Receive, sub.Receive} {
+		d, err := receive(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(d.Source(), d.Body)
+		d.Ack()
+	}
+	// Output:
+	// orders 1
+	// events/audit 2
+}

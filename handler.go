@@ -253,13 +253,16 @@ func isPermanent(err error) bool {
 func (b *Broker) call(ctx context.Context, h Handler, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-			b.log(slog.LevelWarn, "handler panicked", "id", d.ID, "attempt", d.Attempt, "panic", r)
+			stack := debug.Stack()
+			err = &PanicError{Value: r, Stack: stack}
+			b.log(slog.LevelWarn, "handler panicked", "source", d.Source(), "id", d.ID, "key", d.Key,
+				"attempt", d.Attempt, "panic", r, "stack", string(stack))
 		}
 	}()
 	err = h(ctx, d)
-	if err != nil {
-		b.log(slog.LevelDebug, "handler failed", "id", d.ID, "attempt", d.Attempt, "error", err)
+	if err != nil && b.logs(slog.LevelDebug) {
+		b.log(slog.LevelDebug, "handler failed", "source", d.Source(), "id", d.ID, "key", d.Key,
+			"attempt", d.Attempt, "error", err)
 	}
 	return err
 }

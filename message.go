@@ -216,7 +216,7 @@ func (d *Delivery) late() {
 	}
 	if d.src != nil {
 		d.src.broker().log(slog.LevelWarn,
-			"herald: a delivery was settled after its handler returned, which had no effect; "+
+			"delivery settled after its handler returned, to no effect; "+
 				"from now on this consumer allocates a Delivery per message so that such settles keep failing",
 			"source", d.src.sourceName(), "id", d.ID)
 	}

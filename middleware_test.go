@@ -398,9 +398,9 @@ func TestLogging(t *testing.T) {
 		publishMsg(t, q, &Message{ID: "m1", Body: 1})
 		publishMsg(t, q, &Message{ID: "m2", Body: 2})
 		waitIdle(t, b)
-		const want = `level=DEBUG msg="delivery handled" id=m1 attempt=1 duration=250ms
-level=WARN msg="delivery failed" id=m2 attempt=1 duration=250ms error=boom
-level=DEBUG msg="delivery handled" id=m2 attempt=2 duration=250ms
+		const want = `level=DEBUG msg="delivery handled" source=q id=m1 attempt=1 duration=250ms
+level=WARN msg="delivery failed" source=q id=m2 attempt=1 duration=250ms error=boom
+level=DEBUG msg="delivery handled" source=q id=m2 attempt=2 duration=250ms
 `
 		if got := buf.String(); got != want {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
@@ -419,7 +419,7 @@ func TestLoggingLevel(t *testing.T) {
 		var noDelivery *Delivery
 		ok(context.Background(), &Delivery{Message: NewMessage(1)})
 		fail(context.Background(), noDelivery)
-		const want = `level=WARN msg="delivery failed" id="" attempt=0 duration=0s error="permanent: bad"` + "\n"
+		const want = `level=WARN msg="delivery failed" source="" id="" attempt=0 duration=0s error="permanent: bad"` + "\n"
 		if got := buf.String(); got != want {
 			t.Fatalf("log at Warn:\n%q\nwant\n%q", got, want)
 		}
@@ -439,8 +439,8 @@ func TestRecoverInsideLogging(t *testing.T) {
 		})
 		publishMsg(t, q, &Message{ID: "m1", Body: 1})
 		waitIdle(t, b)
-		const want = `level=WARN msg="delivery failed" id=m1 attempt=1 duration=0s error="herald: handler panicked: kaboom"
-level=DEBUG msg="delivery handled" id=m1 attempt=2 duration=0s
+		const want = `level=WARN msg="delivery failed" source=q id=m1 attempt=1 duration=0s error="herald: handler panicked: kaboom"
+level=DEBUG msg="delivery handled" source=q id=m1 attempt=2 duration=0s
 `
 		if got := buf.String(); got != want {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)

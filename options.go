@@ -228,9 +228,12 @@ type consumeConfig struct {
 	middleware []Middleware // WithMiddleware; see middleware.go
 }
 
-// WithLogger makes the broker log through l: dead-letter failures and
-// handler panics at Warn, handler errors at Debug. By default herald logs
-// nothing. Given twice, the last wins.
+// WithLogger makes the broker log through l: handler panics (with the
+// stack), dead-letter failures, lagging subscriptions and deliveries used
+// after their handler returned at Warn; handler errors and dropped replies
+// at Debug. Default (or l nil): slog.Default(), so that none of these is
+// silent; WithLogger(slog.New(slog.DiscardHandler)) silences herald. Given
+// twice, the last wins.
 func WithLogger(l *slog.Logger) Option { return loggerOption{l} }
 
 type loggerOption struct{ l *slog.Logger }

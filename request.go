@@ -114,7 +114,7 @@ func (d *Delivery) Reply(ctx context.Context, m *Message) error {
 	b := d.src.broker()
 	err := b.Publish(ctx, d.ReplyTo, m)
 	if errors.Is(err, ErrNotFound) && strings.HasPrefix(d.ReplyTo, replyPrefix) {
-		b.log(slog.LevelDebug, "herald: reply dropped: the requester stopped waiting",
+		b.log(slog.LevelDebug, "reply dropped: the requester stopped waiting",
 			"source", d.src.sourceName(), "id", d.ID, "correlation_id", d.CorrelationID)
 		return nil
 	}
