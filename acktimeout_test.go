@@ -166,7 +166,7 @@ func TestAckTimeoutWithStuckHandler(t *testing.T) {
 		if acked.Load() != 1 {
 			t.Fatalf("redelivery handled %d times, want 1", acked.Load())
 		}
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1})
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1, Consumers: 2})
 		close(release)
 		synctest.Wait()
 		cancel()

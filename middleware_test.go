@@ -167,7 +167,7 @@ func TestTimeout(t *testing.T) {
 		if elapsed != 5*time.Second || len(errs) != 1 || errs[0] != context.DeadlineExceeded {
 			t.Fatalf("stuck handler waited %v and got %v, want 5s and DeadlineExceeded", elapsed, errs)
 		}
-		wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 1, Nacked: 1, Rejected: 1})
+		wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 1, Nacked: 1, Rejected: 1, Consumers: 1})
 	})
 }
 
@@ -211,7 +211,7 @@ func TestRetry(t *testing.T) {
 		if got := strings.Join(calls, " "); got != "0s#1 1s#1 3s#1" {
 			t.Fatalf("calls at %s, want 0s#1 1s#1 3s#1", got)
 		}
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1})
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1, Consumers: 1})
 	})
 }
 
@@ -445,7 +445,7 @@ level=DEBUG msg="delivery handled" source=q id=m1 attempt=2 duration=0s
 		if got := buf.String(); got != want {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 		}
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1})
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1, Consumers: 1})
 	})
 }
 

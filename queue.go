@@ -92,6 +92,11 @@ type QueueStats struct {
 	Unacked   int // handed out and not settled
 	Delayed   int // nacked and waiting out their back-off
 	Scheduled int // published with a Delay that has not passed
+
+	// Consumers counts the handler goroutines of the Consume calls running
+	// on the queue (WithConcurrency(n) counts n); Receive calls do not
+	// count.
+	Consumers int
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
@@ -137,6 +142,7 @@ func (q *Queue) Stats() QueueStats {
 		Delayed:          q.delayed,
 		Scheduled:        q.scheduled,
 		Duplicates:       q.duplicates,
+		Consumers:        len(q.settles.workers),
 	}
 }
 

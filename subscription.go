@@ -64,6 +64,9 @@ type SubscriptionStats struct {
 	Lag              uint64 // messages published and not yet read
 	Unacked          int
 	Delayed          int // nacked, waiting out their back-off or ready again
+	// Consumers counts the handler goroutines of the Consume calls running
+	// on the subscription (for a group member, on the whole group).
+	Consumers int
 }
 
 // Stats returns a snapshot of the subscription's counters.
@@ -74,6 +77,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 			Delivered: q.Delivered, Acked: q.Acked, Nacked: q.Nacked, Rejected: q.Rejected,
 			Expired: q.Expired, Dropped: q.Dropped, DeadLettered: q.DeadLettered,
 			DeadLetterFailed: q.DeadLetterFailed, Lag: uint64(q.Ready), Unacked: q.Unacked, Delayed: q.Delayed,
+			Consumers: q.Consumers,
 		}
 	}
 	s.mu.Lock()
@@ -92,6 +96,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Lag:              s.lag(),
 		Unacked:          int(delivered - acked - nacked - rejected),
 		Delayed:          s.delayed + s.retries.Len(),
+		Consumers:        len(s.settles.workers),
 	}
 }
 
