@@ -71,9 +71,12 @@ func New(opts ...Option) *Broker {
 
 // Queue declares the queue called name and returns it. Declaring a name
 // again with the same options returns the same queue; with other options,
-// or a name used by another kind, it returns an error wrapping ErrExists.
-// Bad names and options return errors wrapping ErrInvalid, and a closed
-// broker ErrClosed.
+// or a name used by another kind, it returns an error wrapping ErrExists
+// that names the first option that differs. A declaration with
+// [WithTransform] is never the same as another: functions cannot be
+// compared. To get a queue declared elsewhere whatever its options, use
+// [Broker.LookupQueue]. Bad names and options return errors wrapping
+// ErrInvalid, and a closed broker ErrClosed.
 func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 	cfg := defaultQueueConfig()
 	if err := configure("queue", name, opts, &cfg, QueueOption.applyQueue); err != nil {
@@ -84,8 +87,8 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 	}
 	return declare(b, name,
 		func(q *Queue) error {
-			if !q.cfg.same(cfg) {
-				return fmt.Errorf("%w: queue %q with other options", ErrExists, name)
+			if diff := queueDiff(q.cfg, cfg); diff != "" {
+				return existsError("queue", name, diff, "LookupQueue")
 			}
 			return nil
 		},

@@ -96,7 +96,9 @@ func (b *Broker) Exchange(name string, kind ExchangeKind, opts ...ExchangeOption
 			case x.xkind != kind:
 				return fmt.Errorf("%w: %q is a %v exchange, not a %v exchange", ErrExists, name, x.xkind, kind)
 			case x.cfg != cfg:
-				return fmt.Errorf("%w: %v exchange %q with other options", ErrExists, kind, name)
+				return existsError("exchange", name, differ("WithAlternate",
+					optionalString(x.cfg.alternate, x.cfg.hasAlternate), optionalString(cfg.alternate, cfg.hasAlternate)),
+					"LookupExchange")
 			}
 			return nil
 		},

@@ -97,7 +97,7 @@ type queueConfig struct {
 }
 
 // queueSettings are a queue's comparable options: a queue declared again
-// must have the same ones.
+// must have the same ones (see queueDiff).
 type queueSettings struct {
 	capacity   int
 	overflow   Overflow
@@ -105,11 +105,6 @@ type queueSettings struct {
 	priorities int // levels; 0 or 1: none
 	dedup      time.Duration
 	redeliveryConfig
-}
-
-// same reports whether c and o are the same options.
-func (c queueConfig) same(o queueConfig) bool {
-	return c.queueSettings == o.queueSettings && sameTransform(c.transform, o.transform)
 }
 
 type redeliveryConfig struct {
