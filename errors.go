@@ -63,6 +63,22 @@ func errText(err error) string {
 	return strings.TrimPrefix(err.Error(), "herald: ")
 }
 
+// because returns an error wrapping both sentinel and cause, for
+// errors.Is, whose message reads "<sentinel>: <what>: <cause>" with the
+// cause's own "herald: " dropped, so that the message says it once.
+func because(sentinel, cause error, format string, args ...any) error {
+	msg := sentinel.Error() + ": " + fmt.Sprintf(format, args...) + ": " + errText(cause)
+	return &wrappedError{msg: msg, errs: []error{sentinel, cause}}
+}
+
+type wrappedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *wrappedError) Error() string   { return e.msg }
+func (e *wrappedError) Unwrap() []error { return e.errs }
+
 // invalidf returns an error wrapping ErrInvalid with a message that names
 // the bad input.
 func invalidf(format string, args ...any) error {

@@ -30,8 +30,9 @@ const (
 	// word at all; in a pattern the word "*" matches exactly one word and
 	// "#" zero or more. So "#" matches every key, "" included; "a.#"
 	// matches "a"; "a.#.b" matches "a.b"; "*" never matches "". A pattern
-	// with an empty word ("a..b") or a word that mixes a wildcard with
-	// other characters ("*x", "a.#b") is refused by Bind.
+	// with an empty word ("a..b"), a word that mixes a wildcard with other
+	// characters ("*x", "a.#b") or a space or control character ("a b") is
+	// refused by Bind.
 	TopicExchange
 	// HeadersExchange routes on the message's Headers, as each binding asks
 	// with [MatchAll] (the default) or [MatchAny]; keys are ignored.
@@ -165,7 +166,7 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	switch e.xkind {
 	case TopicExchange:
 		if err := match.ValidatePattern(key); err != nil {
-			return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+			return because(ErrInvalid, err, "exchange %q: bind %q", e.name, dest)
 		}
 	case HeadersExchange:
 		for k := range cfg.headers {
@@ -207,7 +208,7 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	}
 	t, err := e.routes.addLocked(e.table.Load(), nb, d)
 	if err != nil {
-		return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+		return because(ErrInvalid, err, "exchange %q: bind %q", e.name, dest)
 	}
 	e.table.Store(t)
 	return nil
@@ -227,7 +228,7 @@ func (e *Exchange) Unbind(dest, key string) error {
 	}
 	if e.xkind == TopicExchange {
 		if err := match.ValidatePattern(key); err != nil {
-			return fmt.Errorf("%w: exchange %q: unbind %q: %w", ErrInvalid, e.name, dest, err)
+			return because(ErrInvalid, err, "exchange %q: unbind %q", e.name, dest)
 		}
 	}
 	e.mu.Lock()
@@ -322,7 +323,7 @@ func (e *Exchange) unroutable(m *Message, altErr error) error {
 		what = fmt.Sprintf("key %q", m.Key)
 	}
 	if altErr != nil {
-		return fmt.Errorf("%w: exchange %q routed %s to no queue or topic: %w", ErrUnroutable, e.name, what, altErr)
+		return because(ErrUnroutable, altErr, "exchange %q routed %s to no queue or topic", e.name, what)
 	}
 	return fmt.Errorf("%w: exchange %q routed %s to no queue or topic", ErrUnroutable, e.name, what)
 }
@@ -475,7 +476,7 @@ func (e *RouteError) Error() string {
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(&sb, "%s%q: %v", sep, f.Dest, f.Err)
+		fmt.Fprintf(&sb, "%s%q: %s", sep, f.Dest, errText(f.Err))
 	}
 	return sb.String()
 }

@@ -102,7 +102,7 @@ type queueSettings struct {
 	capacity   int
 	overflow   Overflow
 	ttl        time.Duration
-	priorities int // levels; 0 or 1: none
+	priorities int // levels; 1: none
 	dedup      time.Duration
 	redeliveryConfig
 }
@@ -122,7 +122,7 @@ func defaultRedelivery() redeliveryConfig {
 }
 
 func defaultQueueConfig() queueConfig {
-	return queueConfig{queueSettings: queueSettings{capacity: DefaultCapacity, redeliveryConfig: defaultRedelivery()}}
+	return queueConfig{queueSettings: queueSettings{capacity: DefaultCapacity, priorities: 1, redeliveryConfig: defaultRedelivery()}}
 }
 
 type topicConfig struct {
@@ -189,7 +189,7 @@ func (c *queueConfig) validate(name string) error {
 		return invalidf("queue %q: unknown overflow policy %v", name, c.overflow)
 	case c.ttl < 0:
 		return invalidf("queue %q: negative TTL %v", name, c.ttl)
-	case c.priorities < 0 || c.priorities > MaxPriorities:
+	case c.priorities < 1 || c.priorities > MaxPriorities:
 		return invalidf("queue %q: %d priority levels, want 1 to %d", name, c.priorities, MaxPriorities)
 	case c.dedup < 0:
 		return invalidf("queue %q: negative deduplication window %v", name, c.dedup)
@@ -334,8 +334,9 @@ func (o ttlOption) applyQueue(c *queueConfig) { c.ttl = time.Duration(o) }
 // Priority is handed out first, FIFO within a level, and priorities of n
 // or more count as n-1. A full queue with OverflowDropOldest drops the
 // oldest message of the lowest level. Without this option a queue has one
-// level and ignores Message.Priority. Default 1; at most MaxPriorities
-// (256). Given twice, the last wins.
+// level and ignores Message.Priority. Default 1; n must be 1 to
+// MaxPriorities (256), else the declaration returns an error wrapping
+// ErrInvalid. Given twice, the last wins.
 func WithPriorities(n int) QueueOption { return prioritiesOption(n) }
 
 type prioritiesOption int
