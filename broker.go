@@ -48,6 +48,10 @@ type Broker struct {
 	waiters sync.Pool
 	replies replyBoxes // Request's private reply destinations
 
+	// deadLetterWarned holds the queues and subscriptions whose undeclared
+	// dead-letter destination has been warned about; see checkDeadLetter.
+	deadLetterWarned sync.Map
+
 	// labels mark the goroutines that run for this broker (see
 	// internal/glabel), so that profiles and leak checks can tell them
 	// from another broker's.

@@ -61,6 +61,7 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 		return ErrClosed
 	}
 	defer b.doneConsumer()
+	b.checkDeadLetter(src)
 	// The goroutine, and the handler goroutines it starts, carry the
 	// broker's pprof label while the consumer runs.
 	pprof.Do(ctx, b.labels, func(ctx context.Context) { err = b.runConsumer(ctx, src, h, cfg) })
@@ -109,6 +110,31 @@ func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consu
 		return cfg, invalidf("prefetch %d below concurrency %d: each handler holds a message", cfg.prefetch, cfg.concurrency)
 	}
 	return cfg, nil
+}
+
+// checkDeadLetter warns, once per queue or subscription, when a consumer
+// starts on one whose dead-letter destination is not declared: a typo in
+// WithDeadLetter would otherwise show only when a message dies and its
+// dead letter is lost. Declaring the destination after the queue, but
+// before consuming, is fine.
+func (b *Broker) checkDeadLetter(src source) {
+	var place, dest string
+	switch s := src.(type) {
+	case *Queue:
+		place, dest = s.name, s.cfg.deadLetter
+	case *Subscription:
+		place, dest = s.t.name, s.cfg.deadLetter
+	}
+	if dest == "" {
+		return
+	}
+	if _, err := b.lookup(dest); err == nil {
+		return
+	}
+	if _, warned := b.deadLetterWarned.LoadOrStore(src, true); !warned {
+		b.log(slog.LevelWarn, "dead-letter destination not declared: dead letters will be lost",
+			"source", place, "destination", dest)
+	}
 }
 
 // consumeResult turns why a worker stopped into what Consume returns.

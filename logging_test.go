@@ -99,3 +99,26 @@ func TestLateSettleIsLoggedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A dead-letter destination that is not declared when a consumer starts
+// is most likely a typo: herald warns once, rather than only when a
+// message dies and its dead letter is lost.
+func TestUndeclaredDeadLetterWarnsAtConsume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		b := newTestBroker(t, WithLogger(newTestLogger(&buf, slog.LevelWarn)))
+		typo := mustQueue(t, b, "orders", WithDeadLetter("ordrs.dead"))
+		fine := mustQueue(t, b, "payments", WithDeadLetter("payments.dead"))
+		mustQueue(t, b, "payments.dead") // declared after its queue: fine
+		h := func(context.Context, *Delivery) error { return nil }
+		startConsumer(t, typo, h)
+		startConsumer(t, typo, h)
+		startConsumer(t, fine, h)
+		synctest.Wait()
+		got := buf.String()
+		want := `level=WARN msg="dead-letter destination not declared: dead letters will be lost" source=orders destination=ordrs.dead` + "\n"
+		if got != want {
+			t.Errorf("logged:\n%s\nwant once:\n%s", got, want)
+		}
+	})
+}

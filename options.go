@@ -283,7 +283,8 @@ func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliverie
 // messages, with the HeaderDeath* headers saying where, why and after how
 // many attempts. The destination is looked up when a message dies, so it may
 // be declared later; a dead letter that cannot be published is counted in
-// Stats().DeadLetterFailed and logged. Default: none, and dying messages are
+// Stats().DeadLetterFailed and logged. A consumer that starts while the
+// destination is not declared gets it logged, once, as a likely typo. Default: none, and dying messages are
 // dropped and counted. Given twice, the last wins.
 func WithDeadLetter(dest string) RedeliveryOption { return deadLetterOption(dest) }
 
