@@ -17,9 +17,20 @@ import (
 
 // DefaultSettleTimeout is how long [Settle], and the [FailOnUnsettled]
 // check, wait for a broker to go idle unless [WithSettleTimeout] says
-// otherwise. Inside a testing/synctest bubble it is fake time, so a stuck
-// flow fails at once.
+// otherwise, outside a testing/synctest bubble.
 const DefaultSettleTimeout = 5 * time.Second
+
+// DefaultBubbleSettleTimeout is the default wait of [Settle] and the
+// [FailOnUnsettled] check inside a testing/synctest bubble. Time there is
+// fake: waiting an hour costs no real time, so flows with long back-offs
+// settle, and a stuck flow still fails at once, as soon as every goroutine
+// of the bubble is blocked.
+const DefaultBubbleSettleTimeout = time.Hour
+
+// inBubble reports whether the caller runs in a testing/synctest bubble,
+// whose fake clock starts at midnight UTC on 2000-01-01 (as package
+// testing/synctest documents), years before any real clock.
+func inBubble() bool { return time.Now().Before(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // leakTimeout bounds how long NewBroker's cleanup waits for herald's
 // goroutines to exit after Close; a stopped broker's go in microseconds.
@@ -31,8 +42,20 @@ type Option interface{ apply(*config) }
 type config struct {
 	failOnUnsettled bool
 	leakCheck       bool
-	settleTimeout   time.Duration
+	settleTimeout   time.Duration // 0: the default for where the wait runs
+	settleSet       bool
 	brokerOpts      []herald.Option
+}
+
+// settleWait returns how long to wait for the broker to settle, now.
+func (c *config) settleWait() time.Duration {
+	switch {
+	case c.settleTimeout > 0:
+		return c.settleTimeout
+	case inBubble():
+		return DefaultBubbleSettleTimeout
+	}
+	return DefaultSettleTimeout
 }
 
 type optionFunc func(*config)
@@ -63,10 +86,11 @@ func NoLeakCheck() Option {
 }
 
 // WithSettleTimeout sets how long [Settle] and the [FailOnUnsettled] check
-// wait for this broker to go idle. Default [DefaultSettleTimeout]; d must
-// be positive. Given twice, the last wins.
+// wait for this broker to go idle. Default [DefaultSettleTimeout], or
+// [DefaultBubbleSettleTimeout] inside a testing/synctest bubble; d must be
+// positive. Given twice, the last wins.
 func WithSettleTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.settleTimeout = d })
+	return optionFunc(func(c *config) { c.settleTimeout, c.settleSet = d, true })
 }
 
 // WithBrokerOptions passes opts to herald.New. Given twice, the options
@@ -89,14 +113,14 @@ func WithBrokerOptions(opts ...herald.Option) Option {
 // once.
 func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 	t.Helper()
-	cfg := config{leakCheck: true, settleTimeout: DefaultSettleTimeout}
+	cfg := config{leakCheck: true}
 	for _, o := range opts {
 		if o == nil {
 			t.Fatalf("heraldtest.NewBroker: nil option")
 		}
 		o.apply(&cfg)
 	}
-	if cfg.settleTimeout <= 0 {
+	if cfg.settleSet && cfg.settleTimeout <= 0 {
 		t.Fatalf("heraldtest.NewBroker: settle timeout %v, want a positive duration", cfg.settleTimeout)
 	}
 	b := herald.New(cfg.brokerOpts...)
@@ -105,7 +129,7 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 	t.Cleanup(func() {
 		defer brokers.Delete(b)
 		if cfg.failOnUnsettled && !t.Failed() {
-			if err := waitIdle(b, cfg.settleTimeout); err != nil && !errors.Is(err, herald.ErrClosed) {
+			if err := waitIdle(b, cfg.settleWait()); err != nil && !errors.Is(err, herald.ErrClosed) {
 				t.Errorf("heraldtest: messages left unsettled at the end of the test (%v);%s", err, report(b, st))
 			}
 		}
@@ -160,7 +184,8 @@ func onlyBroker(b *herald.Broker) bool {
 // asserted. Call it after the publishes that start the flow have returned.
 //
 // If b is not idle within the settle timeout ([WithSettleTimeout], default
-// [DefaultSettleTimeout]), or is closed, Settle fails the test with
+// [DefaultSettleTimeout], or [DefaultBubbleSettleTimeout] in a
+// testing/synctest bubble), or is closed, Settle fails the test with
 // t.Fatalf. After a timeout it lists, one line each, every queue that
 // still holds a message, with how many are ready, unacked, delayed (backing
 // off) and scheduled; every topic that may, with its plain subscriptions
@@ -169,10 +194,11 @@ func onlyBroker(b *herald.Broker) bool {
 func Settle(t testing.TB, b *herald.Broker) {
 	t.Helper()
 	st := stateOf(b)
-	d := DefaultSettleTimeout
+	var cfg config
 	if st != nil {
-		d = st.cfg.settleTimeout
+		cfg = st.cfg
 	}
+	d := cfg.settleWait()
 	err := waitIdle(b, d)
 	switch {
 	case err == nil:

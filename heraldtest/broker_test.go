@@ -84,8 +84,8 @@ func TestFailOnUnsettled(t *testing.T) {
 			t.Errorf("reported:\n%s\nwant:\n%s", got, want)
 		}
 		// The fake test's cleanup (the leak check) may add a moment after.
-		if d := time.Since(start); d < heraldtest.DefaultSettleTimeout || d > heraldtest.DefaultSettleTimeout+time.Second {
-			t.Errorf("the check waited %v, want the default settle timeout", d)
+		if d := time.Since(start); d < heraldtest.DefaultBubbleSettleTimeout || d > heraldtest.DefaultBubbleSettleTimeout+time.Second {
+			t.Errorf("the check waited %v, want the default settle timeout in a bubble", d)
 		}
 	})
 }
@@ -220,7 +220,7 @@ func TestSettleReportOnPlainBroker(t *testing.T) {
 		mustOK(t, b.Publish(context.Background(), "jobs", herald.NewMessage(1)))
 		mustOK(t, b.Publish(context.Background(), "jobs", herald.NewMessage(2)))
 		f := runFake(t, func(ft testing.TB) { heraldtest.Settle(ft, b) })
-		want := "heraldtest.Settle: the broker did not go idle within 5s; what holds it up:\n" +
+		want := "heraldtest.Settle: the broker did not go idle within 1h0m0s; what holds it up:\n" +
 			"\tqueue \"jobs\": 2 ready, 0 unacked, 0 delayed, 0 scheduled"
 		if got := f.output(); got != want {
 			t.Errorf("reported:\n%s\nwant:\n%s", got, want)
