@@ -258,7 +258,7 @@ const ownPrefix = "heraldtest."
 
 // report describes, for a failure message that it ends, what keeps b from
 // going idle: one line for each queue that holds a message, with its
-// counts, and for each topic that may (herald shows a topic's counters,
+// counts and how many handler goroutines consume it, and for each topic that may (herald shows a topic's counters,
 // not how far each of its subscriptions and groups has got); then what
 // each tap holds. st may be nil. heraldtest's own queues are left to the
 // tap lines.
@@ -285,8 +285,8 @@ func report(b *herald.Broker, st *brokerState) string {
 		if q, err := b.LookupQueue(name); err == nil {
 			s := q.Stats()
 			if s.Ready+s.Unacked+s.Delayed+s.Scheduled > 0 {
-				lines = append(lines, fmt.Sprintf("queue %q: %d ready, %d unacked, %d delayed, %d scheduled",
-					name, s.Ready, s.Unacked, s.Delayed, s.Scheduled))
+				lines = append(lines, fmt.Sprintf("queue %q: %d ready, %d unacked, %d delayed, %d scheduled; %s",
+					name, s.Ready, s.Unacked, s.Delayed, s.Scheduled, consumers(s.Consumers)))
 			}
 			continue
 		}
@@ -317,6 +317,16 @@ func report(b *herald.Broker, st *brokerState) string {
 		}
 	}
 	return sb.String()
+}
+
+// consumers says how many handler goroutines consume a queue; "no
+// consumer" is the usual reason a queue (a dead-letter queue nobody reads)
+// does not settle.
+func consumers(n int) string {
+	if n == 0 {
+		return "no consumer"
+	}
+	return count(n, "consumer")
 }
 
 // count returns n and noun, plural unless n is 1: "2 groups".
