@@ -20,8 +20,11 @@ import (
 // and, on a queue with [WithAckTimeout], when the delivery's ack timeout
 // passes and the message is redelivered, with context.Cause(ctx) returning
 // [ErrAckTimeout]: a handler that watches ctx stops, so that the message is
-// not handled twice at once. A handler may publish, declare, settle and Close from inside a delivery:
-// herald holds no lock while user code runs.
+// not handled twice at once. A handler may publish, declare, settle and
+// Close from inside a delivery: herald holds no lock while user code runs.
+//
+// The Delivery is the handler's until it returns; see [Delivery] for what
+// a settle through it after that does.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Consume runs h on the queue's messages until ctx ends, with
@@ -68,8 +71,9 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 	return err
 }
 
+// runConsumer runs the handler goroutines of a Consume call until they
+// stop, and returns what Consume returns.
 func (b *Broker) runConsumer(ctx context.Context, src source, h Handler, cfg consumeConfig) error {
-
 	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, b))
 	defer cancel()
 	stop := context.AfterFunc(b.ctx, cancel)

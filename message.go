@@ -68,11 +68,11 @@ func (m *Message) clone() *Message {
 // settle that reaches a Delivery while it carries a later message could not
 // be told from that message's own settle, so herald makes it unlikely and
 // then impossible: the first late settle or Reply it sees, which it logs as
-// a warning, makes that handler goroutine give every later message a
-// Delivery of its own (an allocation each). Before that first one, a late
-// settle reaches a later message only if it comes after the handler
-// goroutine has handed out eight more messages, and while the one that
-// reuses its Delivery is being handled.
+// a warning, makes that consumer give every later message a Delivery of
+// its own (an allocation each). Before that first one, a late settle
+// reaches a later message only if it comes after its handler goroutine has
+// handed out eight more messages, and while the one that reuses its
+// Delivery is being handled.
 //
 // Deliveries from [Queue.Receive] and [Subscription.Receive] belong to the
 // caller and are never reused.
@@ -209,7 +209,8 @@ func (d *Delivery) isRetired() bool {
 }
 
 // late notes a settle or Reply through a delivery whose handler has
-// returned: the first makes its handler goroutine stop reusing deliveries.
+// returned: the first makes its consumer stop reusing deliveries. It reads
+// only fields that do not change when the ring hands d out again.
 func (d *Delivery) late() {
 	if d.owner == nil || d.owner.Swap(true) {
 		return
@@ -218,7 +219,7 @@ func (d *Delivery) late() {
 		d.src.broker().log(slog.LevelWarn,
 			"delivery settled after its handler returned, to no effect; "+
 				"from now on this consumer allocates a Delivery per message so that such settles keep failing",
-			"source", d.src.sourceName(), "id", d.ID)
+			"source", d.src.sourceName())
 	}
 }
 
