@@ -104,6 +104,7 @@ func TestAckTimeoutRestartsPerDelivery(t *testing.T) {
 		}
 		wantBody(t, d, "x", 3)
 		settleOrFail(t, d.Ack)
+		synctest.Wait() // the sweep counts its nack after making the message ready
 		wantStats(t, q, QueueStats{Published: 1, Delivered: 3, Nacked: 2, Acked: 1})
 	})
 }
