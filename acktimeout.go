@@ -54,17 +54,26 @@ func (q *Queue) scheduleSweepLocked(at time.Time) {
 
 // sweepAckTimeouts redelivers every delivery whose ack timeout has passed.
 // A timed-out message goes back to the front of the queue, in the order it
-// was first handed out, unless it has reached the max deliveries.
+// was first handed out, unless it has reached the max deliveries. The
+// handlers still holding them have their contexts cancelled, with cause
+// ErrAckTimeout.
 func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	var expired []entry
+	var cancels []context.CancelCauseFunc
 	q.lock()
 	q.ackSweepDue = false
 	now := time.Now()
 	for d := q.inflight.head; d != nil && !d.deadline.After(now); d = q.inflight.head {
 		q.inflight.remove(d)
+		// Read before the claim: once the handler goroutine sees the claim,
+		// it may hand d out again.
+		cancel := d.cancel
 		// A settle racing with the sweep wins or loses here, once.
-		if d.claim(settledNack) {
+		if d.claim(settledNack | timedOutBit) {
 			expired = append(expired, d.entry())
+			if cancel != nil {
+				cancels = append(cancels, cancel)
+			}
 		}
 	}
 	if q.inflight.head != nil {
@@ -84,9 +93,15 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	slices.Reverse(dead) // dead-lettered in the order handed out
 	// Counted with the messages' moves, under mu, for exact Stats.
 	q.settles.shared.nacked.Add(uint64(len(expired)))
-	q.dieAllLocked(ctx, dead, endLimited, ReasonDeliveryLimit, errAckTimeout)
+	q.dieAllLocked(ctx, dead, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
 	q.mu.Unlock()
 	q.ends.observeTimeouts(expired)
+	for _, cancel := range cancels {
+		cancel(ErrAckTimeout)
+	}
+	for _, e := range dead {
+		q.b.replies.rejected(e.m.ReplyTo, ErrAckTimeout)
+	}
 	if len(expired) > 0 {
 		q.b.noteSettled(q)
 	}

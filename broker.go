@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldmq/herald/internal/glabel"
 	"github.com/heraldmq/herald/internal/sched"
 )
 
@@ -27,10 +28,10 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	names    atomic.Pointer[map[string]destination] // copy-on-write: publish takes no lock
-	draining atomic.Bool                            // Shutdown has begun
-	drained  atomic.Bool                            // Shutdown found every queue settled
-	shutDown atomic.Bool                            // a Shutdown's drain ended, and it closes
+	names    namespace   // publish takes no lock
+	draining atomic.Bool // Shutdown has begun
+	drained  atomic.Bool // Shutdown found every queue settled
+	shutDown atomic.Bool // a Shutdown's drain ended, and it closes
 	closed   atomic.Bool
 	// While draining, every put into a queue or topic is counted as it
 	// starts and as it ends, so Shutdown can tell that nothing moved while
@@ -56,6 +57,15 @@ type Broker struct {
 	// publishes dead letters, and so may run transforms: user code, which
 	// may call Close.
 	userOnScheduler atomic.Int32
+
+	// deadLetterWarned holds the queues and subscriptions whose undeclared
+	// dead-letter destination has been warned about; see checkDeadLetter.
+	deadLetterWarned sync.Map
+
+	// labels mark the goroutines that run for this broker (see
+	// internal/glabel), so that profiles and leak checks can tell them
+	// from another broker's.
+	labels pprof.LabelSet
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -66,17 +76,21 @@ func New(opts ...Option) *Broker {
 		o.applyBroker(&b.cfg)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.labels = pprof.Labels(glabel.Key, glabel.Of(b))
 	b.sched = sched.New(timed.fire)
+	b.sched.SetLabels(pprof.WithLabels(context.Background(), b.labels))
 	b.waiters.New = func() any { return newWaiter() }
-	b.names.Store(&map[string]destination{})
 	return b
 }
 
 // Queue declares the queue called name and returns it. Declaring a name
 // again with the same options returns the same queue; with other options,
-// or a name used by another kind, it returns an error wrapping ErrExists.
-// Bad names and options return errors wrapping ErrInvalid, and a closed
-// broker ErrClosed.
+// or a name used by another kind, it returns an error wrapping ErrExists
+// that names the first option that differs. A declaration with
+// [WithTransform] is never the same as another: functions cannot be
+// compared. To get a queue declared elsewhere whatever its options, use
+// [Broker.LookupQueue]. Bad names and options return errors wrapping
+// ErrInvalid, and a closed broker ErrClosed.
 func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 	cfg := defaultQueueConfig()
 	if err := configure("queue", name, opts, &cfg, QueueOption.applyQueue); err != nil {
@@ -87,12 +101,12 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 	}
 	return declare(b, name,
 		func(q *Queue) error {
-			if !q.cfg.same(cfg) {
-				return fmt.Errorf("%w: queue %q with other options", ErrExists, name)
+			if diff := queueDiff(q.cfg, cfg); diff != "" {
+				return existsError("queue", name, diff, "LookupQueue")
 			}
 			return nil
 		},
-		func(map[string]destination) (*Queue, error) { return newQueue(b, name, cfg), nil })
+		func() (*Queue, error) { return newQueue(b, name, cfg), nil })
 }
 
 // configure checks name and applies opts to cfg, refusing nil options.
@@ -111,17 +125,17 @@ func configure[O comparable, C any](what, name string, opts []O, cfg *C, apply f
 }
 
 // declare returns the T already declared as name if check accepts it, or
-// adds the one create makes, which sees the namespace as it is. A name
-// declared as another kind is ErrExists; a closed broker ErrClosed.
-func declare[T destination](b *Broker, name string, check func(T) error, create func(names map[string]destination) (T, error)) (T, error) {
+// adds the one create makes; both run with b.mu held, so that the
+// namespace does not change under them. A name declared as another kind is
+// ErrExists; a closed broker ErrClosed.
+func declare[T destination](b *Broker, name string, check func(T) error, create func() (T, error)) (T, error) {
 	var none T
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() || b.draining.Load() {
 		return none, ErrClosed
 	}
-	names := *b.names.Load()
-	if d, ok := names[name]; ok {
+	if d, ok := b.names.get(name); ok {
 		x, ok := d.(T)
 		if !ok {
 			return none, fmt.Errorf("%w: %q is %s, not %s", ErrExists, name, article(d.kind()), article(none.kind()))
@@ -131,11 +145,11 @@ func declare[T destination](b *Broker, name string, check func(T) error, create 
 		}
 		return x, nil
 	}
-	x, err := create(names)
+	x, err := create()
 	if err != nil {
 		return none, err
 	}
-	b.addLocked(name, x)
+	b.names.add(name, x)
 	return x, nil
 }
 
@@ -148,13 +162,6 @@ type destination interface {
 	kind() string
 }
 
-// addLocked adds d to the namespace; b.mu must be held.
-func (b *Broker) addLocked(name string, d destination) {
-	next := maps.Clone(*b.names.Load())
-	next[name] = d
-	b.names.Store(&next)
-}
-
 func article(kind string) string {
 	if strings.ContainsRune("aeiou", rune(kind[0])) {
 		return "an " + kind
@@ -164,7 +171,7 @@ func article(kind string) string {
 
 // lookup returns the destination called name.
 func (b *Broker) lookup(name string) (destination, error) {
-	if d := (*b.names.Load())[name]; d != nil {
+	if d, ok := b.names.get(name); ok {
 		return d, nil
 	}
 	if d, ok := b.replies.lookup(name); ok {
@@ -441,7 +448,7 @@ func (b *Broker) doneConsumer() {
 
 func (b *Broker) drainers() []drainer {
 	var ds []drainer
-	for _, d := range *b.names.Load() {
+	for _, d := range b.names.all() {
 		if x, ok := d.(drainer); ok {
 			ds = append(ds, x)
 		}
@@ -455,8 +462,20 @@ func (b *Broker) clock() int64 { return int64(time.Since(b.epoch)) }
 func (b *Broker) getWaiter() *waiter  { return b.waiters.Get().(*waiter) }
 func (b *Broker) putWaiter(w *waiter) { b.waiters.Put(w) }
 
-func (b *Broker) log(level slog.Level, msg string, args ...any) {
+// logger is where the broker logs: WithLogger's, else slog.Default().
+func (b *Broker) logger() *slog.Logger {
 	if b.cfg.logger != nil {
-		b.cfg.logger.Log(context.Background(), level, msg, args...)
+		return b.cfg.logger
 	}
+	return slog.Default()
+}
+
+// logs reports whether a record at level would be logged, so that a hot
+// path builds a record's attributes only then.
+func (b *Broker) logs(level slog.Level) bool {
+	return b.logger().Enabled(context.Background(), level)
+}
+
+func (b *Broker) log(level slog.Level, msg string, args ...any) {
+	b.logger().Log(context.Background(), level, msg, args...)
 }

@@ -55,7 +55,7 @@ func TestCodecJSONProducerTypedConsumer(t *testing.T) {
 	if len(got) != 2 || got[0] != (typedOrder{1, 1.25}) || got[1] != (typedOrder{2, 1.25}) {
 		t.Fatalf("handled %+v, want orders 1 and 2 of 1.25", got)
 	}
-	wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 2})
+	wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 2, Consumers: 1})
 }
 
 func TestCodecBadJSONDeadLetters(t *testing.T) {
@@ -83,7 +83,7 @@ func TestCodecBadJSONDeadLetters(t *testing.T) {
 	}
 	settleOrFail(t, d.Ack)
 	waitIdle(t, b)
-	wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1})
+	wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1, Consumers: 1})
 }
 
 func TestEncode(t *testing.T) {

@@ -57,6 +57,9 @@
 // [ErrClosed]. Either way no goroutine of herald is left.
 //
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
-// [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged]) or
-// types that wrap them, for errors.Is.
+// [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged],
+// [ErrDuplicate], [ErrNoResponders], [ErrRejected], [ErrBodyType],
+// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]) or types that wrap
+// them ([RouteError], [ReplyError], [LagError], [PermanentError],
+// [PanicError]), for errors.Is and errors.As.
 package herald

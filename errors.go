@@ -3,6 +3,7 @@ package herald
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/heraldmq/herald/internal/match"
 )
@@ -42,6 +43,9 @@ var (
 	// ErrNoResponders is returned by Request when nothing consumes the
 	// destination, so no reply could come (NATS's no-responders).
 	ErrNoResponders = errors.New("herald: no responders")
+	// ErrRejected is wrapped by the [*ReplyError] Request returns when the
+	// consumer rejected the request instead of answering it.
+	ErrRejected = errors.New("herald: request rejected")
 	// ErrBodyType is wrapped by the error a typed handler (see [Typed])
 	// returns for a body it cannot use as its type: a value of another
 	// type, a nil body or nil pointer, or encoded bytes that fail to decode.
@@ -52,6 +56,28 @@ var (
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern
 )
+
+// errText is err's message without a leading "herald: ", for errors that
+// wrap it in a message of their own, which starts with that already.
+func errText(err error) string {
+	return strings.TrimPrefix(err.Error(), "herald: ")
+}
+
+// because returns an error wrapping both sentinel and cause, for
+// errors.Is, whose message reads "<sentinel>: <what>: <cause>" with the
+// cause's own "herald: " dropped, so that the message says it once.
+func because(sentinel, cause error, format string, args ...any) error {
+	msg := sentinel.Error() + ": " + fmt.Sprintf(format, args...) + ": " + errText(cause)
+	return &wrappedError{msg: msg, errs: []error{sentinel, cause}}
+}
+
+type wrappedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *wrappedError) Error() string   { return e.msg }
+func (e *wrappedError) Unwrap() []error { return e.errs }
 
 // invalidf returns an error wrapping ErrInvalid with a message that names
 // the bad input.
@@ -89,9 +115,11 @@ type PanicError struct {
 // Error says what the handler panicked with.
 func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panicked: %v", e.Value) }
 
-// errAckTimeout is the cause recorded on a message that dies because its
-// last delivery's ack timeout passed.
-var errAckTimeout = errors.New("herald: ack timeout")
+// ErrAckTimeout is the cause (see context.Cause) with which herald cancels
+// a handler's context when its delivery's ack timeout ([WithAckTimeout])
+// passes and the message is redelivered, and the error recorded on a
+// message that dies because its last delivery timed out.
+var ErrAckTimeout = errors.New("herald: ack timeout")
 
 // LagError tells a topic subscription how many messages it missed because
 // it fell more than the topic's capacity behind under OverflowDropOldest.

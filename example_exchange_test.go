@@ -93,7 +93,7 @@ func ExampleExchange_topic() {
 	// Output:
 	// orange holds 2
 	// rabbits holds 4
-	// herald: invalid argument: exchange "animals": bind "orange": herald: malformed routing pattern "orange*": word "orange*" at position 0 mixes a wildcard with other characters
+	// herald: invalid argument: exchange "animals": bind "orange": malformed routing pattern "orange*": word "orange*" at position 0 mixes a wildcard with other characters
 }
 
 // A headers exchange routes on headers: MatchAll needs every header,
@@ -164,5 +164,5 @@ func ExampleRouteError() {
 	fmt.Println(err)
 	// Output:
 	// true 1 tiny
-	// herald: exchange "x": 1 of 2 destinations refused the message: "tiny": herald: queue full: queue "tiny" holds 1 messages
+	// herald: exchange "x": 1 of 2 destinations refused the message: "tiny": queue full: queue "tiny" holds 1 messages
 }

@@ -114,5 +114,5 @@ func ExampleRecover() {
 	b.Shutdown(ctx)
 	<-consumed
 	// Output:
-	// level=WARN msg="delivery failed" id=order-1 attempt=1 error="herald: handler panicked: stock level unknown"
+	// level=WARN msg="delivery failed" source=orders id=order-1 attempt=1 error="herald: handler panicked: stock level unknown"
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -31,8 +30,9 @@ const (
 	// word at all; in a pattern the word "*" matches exactly one word and
 	// "#" zero or more. So "#" matches every key, "" included; "a.#"
 	// matches "a"; "a.#.b" matches "a.b"; "*" never matches "". A pattern
-	// with an empty word ("a..b") or a word that mixes a wildcard with
-	// other characters ("*x", "a.#b") is refused by Bind.
+	// with an empty word ("a..b"), a word that mixes a wildcard with other
+	// characters ("*x", "a.#b") or a space or control character ("a b") is
+	// refused by Bind.
 	TopicExchange
 	// HeadersExchange routes on the message's Headers, as each binding asks
 	// with [MatchAll] (the default) or [MatchAny]; keys are ignored.
@@ -54,68 +54,24 @@ func (k ExchangeKind) String() string {
 	return fmt.Sprintf("ExchangeKind(%d)", uint8(k))
 }
 
-// routeCacheKeys bounds how many routing keys a topic exchange remembers
-// the destinations of, per generation of its bindings.
-const routeCacheKeys = 4096
-
 // Exchange is a router with no storage: a message published to it goes on
 // to the queues, topics and exchanges whose bindings match it, or, when none
 // does, to its alternate exchange. Declare one with [Broker.Exchange]; it is
 // safe for concurrent use.
 //
-// Publishing takes no lock: an exchange routes with an immutable table that
-// Bind and Unbind replace, so changing bindings never holds up publishers,
-// and each publish sees the bindings of one moment, before or after a
-// concurrent change.
+// Publishing takes no lock (a topic exchange routing a key it has not
+// cached takes a read lock that Bind holds only briefly), so changing
+// bindings never holds up publishers, and each publish sees the bindings of
+// one moment, before or after a concurrent change.
 type Exchange struct {
 	b     *Broker
 	name  string
 	xkind ExchangeKind
 	cfg   exchangeConfig
 
-	mu       sync.Mutex // serialises Bind and Unbind
-	bindings []binding  // in binding order; guarded by mu
-	table    atomic.Pointer[table]
-}
-
-// binding is one Bind call's outcome, identified by (dest, key).
-type binding struct {
-	dest      string
-	key       string
-	d         destination
-	transform Transform
-	headers   Headers // headers exchanges: a private copy, never changed
-	any       bool
-}
-
-// table is what publishes route with: built from the bindings, then never
-// changed.
-type table struct {
-	kind ExchangeKind
-	// targets are the distinct destinations, in the order of their
-	// earliest binding, which is the order every kind delivers in.
-	targets []*target
-	// viaExchange is set when a target is an exchange, which means routing
-	// must walk the graph and de-duplicate across exchanges.
-	viaExchange bool
-	direct      map[string][]*target
-	cache       *match.Cache[*target]
-	headers     []headerRule
-}
-
-// target is one destination of a table.
-type target struct {
-	name      string
-	d         destination
-	transform Transform // the earliest binding's
-	x         *Exchange // d, if it is an exchange
-	i         int       // index in table.targets
-}
-
-type headerRule struct {
-	t   *target
-	h   Headers
-	any bool
+	mu     sync.Mutex // serialises Bind and Unbind
+	routes routes     // guarded by mu
+	table  atomic.Pointer[table]
 }
 
 // Exchange declares the exchange called name, of the given kind, and
@@ -141,22 +97,22 @@ func (b *Broker) Exchange(name string, kind ExchangeKind, opts ...ExchangeOption
 			case x.xkind != kind:
 				return fmt.Errorf("%w: %q is a %v exchange, not a %v exchange", ErrExists, name, x.xkind, kind)
 			case x.cfg != cfg:
-				return fmt.Errorf("%w: %v exchange %q with other options", ErrExists, kind, name)
+				return existsError("exchange", name, differ("WithAlternate",
+					optionalString(x.cfg.alternate, x.cfg.hasAlternate), optionalString(cfg.alternate, cfg.hasAlternate)),
+					"LookupExchange")
 			}
 			return nil
 		},
-		func(names map[string]destination) (*Exchange, error) {
+		func() (*Exchange, error) {
 			// An alternate declared later is checked when it is used.
-			if d, ok := names[cfg.alternate]; ok && cfg.hasAlternate {
+			if d, ok := b.names.get(cfg.alternate); ok && cfg.hasAlternate {
 				if _, ok := d.(*Exchange); !ok {
 					return nil, invalidf("exchange %q: alternate %q is %s, not an exchange", name, cfg.alternate, article(d.kind()))
 				}
 			}
 			x := &Exchange{b: b, name: name, xkind: kind, cfg: cfg}
-			t, err := buildTable(kind, nil)
-			if err != nil {
-				return nil, err
-			}
+			var t *table
+			x.routes, t = newRoutes(kind)
 			x.table.Store(t)
 			return x, nil
 		})
@@ -178,17 +134,20 @@ func (e *Exchange) Kind() ExchangeKind { return e.xkind }
 //
 // A binding is identified by (dest, key): binding it again with the same
 // options does nothing and returns nil; with other headers it returns an
-// error wrapping ErrExists. An exchange may be bound to another exchange,
-// cycles included (a publish visits each exchange once), but not to itself.
+// error wrapping ErrExists, and so it does whenever the binding or the new
+// call has a [WithTransform]: functions cannot be compared, so herald does
+// not guess whether two are the same (Unbind first to bind it again). An
+// exchange may be bound to another exchange, cycles included (a publish
+// visits each exchange once), but not to itself.
 //
 // Bind returns an error wrapping ErrNotFound if dest is not declared;
 // ErrInvalid for a bad name, a malformed topic pattern (the error names the
 // offending word and its position), or a headers option on an exchange of
 // another kind; and ErrClosed after Close or once Shutdown has begun.
 //
-// Bind never waits for publishers, nor they for it: it builds a new routing
-// table, which takes time in proportion to the exchange's bindings, and
-// swaps it in.
+// Bind does not wait for publishers, nor they for it, and takes about the
+// same time however many bindings the exchange has: it changes the routing
+// tables one entry at a time.
 func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	if e.b.closed.Load() || e.b.draining.Load() {
 		return ErrClosed
@@ -203,11 +162,11 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 		}
 		o.applyBind(&cfg)
 	}
-	nb := binding{dest: dest, key: key}
+	nb := &binding{dest: dest, key: key}
 	switch e.xkind {
 	case TopicExchange:
 		if err := match.ValidatePattern(key); err != nil {
-			return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+			return because(ErrInvalid, err, "exchange %q: bind %q", e.name, dest)
 		}
 	case HeadersExchange:
 		for k := range cfg.headers {
@@ -233,25 +192,25 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	if _, ok := d.(*Exchange); ok && cfg.transform != nil {
 		return invalidf("exchange %q: bind %q: a transform applies on a binding to a queue or topic, not to an exchange", e.name, dest)
 	}
-	nb.d, nb.transform = d, cfg.transform
+	nb.transform = cfg.transform
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, old := range e.bindings {
-		if old.dest == dest && old.key == key {
-			if old.any == nb.any && maps.Equal(old.headers, nb.headers) && sameTransform(old.transform, nb.transform) {
-				return nil
-			}
-			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and other headers or transform", ErrExists, e.name, dest, key)
+	if old, ok := e.routes.bindings[bindingKey{dest, key}]; ok {
+		switch {
+		case nb.transform != nil || old.transform != nil:
+			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and a transform, which cannot be compared: "+
+				"Unbind it first to bind it again", ErrExists, e.name, dest, key)
+		case old.any != nb.any || !maps.Equal(old.headers, nb.headers):
+			return fmt.Errorf("%w: exchange %q: %q is bound with key %q and other headers", ErrExists, e.name, dest, key)
 		}
+		return nil
 	}
-	next := append(slices.Clip(e.bindings), nb)
-	t, err := buildTable(e.xkind, next)
+	t, err := e.routes.addLocked(e.table.Load(), nb, d)
 	if err != nil {
-		return fmt.Errorf("%w: exchange %q: bind %q: %w", ErrInvalid, e.name, dest, err)
+		return because(ErrInvalid, err, "exchange %q: bind %q", e.name, dest)
 	}
 	e.table.Store(t)
-	e.bindings = next
 	return nil
 }
 
@@ -269,119 +228,17 @@ func (e *Exchange) Unbind(dest, key string) error {
 	}
 	if e.xkind == TopicExchange {
 		if err := match.ValidatePattern(key); err != nil {
-			return fmt.Errorf("%w: exchange %q: unbind %q: %w", ErrInvalid, e.name, dest, err)
+			return because(ErrInvalid, err, "exchange %q: unbind %q", e.name, dest)
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	i := slices.IndexFunc(e.bindings, func(b binding) bool { return b.dest == dest && b.key == key })
-	if i < 0 {
+	ob, ok := e.routes.bindings[bindingKey{dest, key}]
+	if !ok {
 		return fmt.Errorf("%w: exchange %q has no binding of %q with key %q", ErrNotFound, e.name, dest, key)
 	}
-	next := slices.Delete(slices.Clone(e.bindings), i, i+1)
-	t, err := buildTable(e.xkind, next)
-	if err != nil {
-		return err
-	}
-	e.table.Store(t)
-	e.bindings = next
+	e.table.Store(e.routes.removeLocked(e.table.Load(), ob))
 	return nil
-}
-
-// buildTable compiles bindings, in binding order, into a routing table.
-func buildTable(kind ExchangeKind, bs []binding) (*table, error) {
-	t := &table{kind: kind}
-	index := make(map[destination]*target, len(bs))
-	var tb *match.Builder[*target]
-	switch kind {
-	case DirectExchange:
-		t.direct = make(map[string][]*target)
-	case TopicExchange:
-		tb = match.NewBuilder[*target]()
-	}
-	for _, b := range bs {
-		tg := index[b.d]
-		if tg == nil {
-			tg = &target{name: b.dest, d: b.d, i: len(t.targets), transform: b.transform}
-			tg.x, _ = b.d.(*Exchange)
-			t.viaExchange = t.viaExchange || tg.x != nil
-			index[b.d] = tg
-			t.targets = append(t.targets, tg)
-		}
-		switch kind {
-		case DirectExchange:
-			t.direct[b.key] = append(t.direct[b.key], tg)
-		case TopicExchange:
-			// Values are added in binding order, which is the order the
-			// trie returns them in.
-			if err := tb.Add(b.key, tg); err != nil {
-				return nil, err
-			}
-		case HeadersExchange:
-			t.headers = append(t.headers, headerRule{t: tg, h: b.headers, any: b.any})
-		}
-	}
-	for _, ts := range t.direct {
-		slices.SortFunc(ts, func(a, b *target) int { return a.i - b.i })
-	}
-	if tb != nil {
-		t.cache = match.NewCache(tb.Build(), routeCacheKeys)
-	}
-	return t, nil
-}
-
-// match returns the table's targets that m matches, in target order. The
-// result may be shared and must not be modified; buf is scratch space for
-// kinds that cannot share.
-func (t *table) match(m *Message, buf []*target) []*target {
-	switch t.kind {
-	case DirectExchange:
-		return t.direct[m.Key]
-	case FanoutExchange:
-		return t.targets
-	case TopicExchange:
-		return t.cache.Get(m.Key)
-	case HeadersExchange:
-		return t.matchHeaders(m.Headers, buf)
-	}
-	return nil
-}
-
-// matchHeaders appends the targets of the rules h matches to buf. A target
-// may have several rules, so matches are marked in a bit set, which also
-// yields them in target order.
-func (t *table) matchHeaders(h Headers, buf []*target) []*target {
-	var small [4]uint64
-	marks := small[:]
-	if n := (len(t.targets) + 63) / 64; n > len(small) {
-		marks = make([]uint64, n)
-	}
-	found := false
-	for _, r := range t.headers {
-		w, bit := r.t.i/64, uint64(1)<<(r.t.i%64)
-		if marks[w]&bit != 0 {
-			continue
-		}
-		var ok bool
-		if r.any {
-			ok = match.MatchHeadersAny(r.h, h)
-		} else {
-			ok = match.MatchHeadersAll(r.h, h)
-		}
-		if ok {
-			marks[w] |= bit
-			found = true
-		}
-	}
-	if !found {
-		return buf
-	}
-	for w, word := range marks {
-		for ; word != 0; word &= word - 1 {
-			buf = append(buf, t.targets[w*64+bits.TrailingZeros64(word)])
-		}
-	}
-	return buf
 }
 
 // Publish routes m to every destination whose binding matches it,
@@ -389,8 +246,9 @@ func (t *table) matchHeaders(h Headers, buf []*target) []*target {
 // it once, however many bindings and exchanges lead to it.
 //
 // Destinations get the message one after another, in a fixed order: the
-// order of their earliest binding on the exchange, a bound exchange's own
-// destinations taking its place in that order. A queue that is full with
+// order in which they were first bound to the exchange (a destination whose
+// bindings were all removed counts from when it was bound again), a bound
+// exchange's own destinations taking its place in that order. A queue that is full with
 // OverflowBlock makes Publish wait for room, until ctx ends; from then on no
 // destination waits, and each of the remaining ones takes the message if it
 // has room and refuses it with ctx.Err() if not.
@@ -417,7 +275,7 @@ func (e *Exchange) put(ctx context.Context, m *Message, internal bool) error {
 	t := e.table.Load()
 	var buf [8]*target
 	ts := t.match(m, buf[:0])
-	if len(ts) > 0 && !t.viaExchange {
+	if len(ts) > 0 && !t.reachesExchange(ts) {
 		// The usual case: the targets are distinct queues and topics.
 		return e.deliver(ctx, m, internal, ts)
 	}
@@ -436,8 +294,8 @@ func (e *Exchange) deliver(ctx context.Context, m *Message, internal bool, ts []
 	var failed []DestError
 	for _, t := range ts {
 		msg := m
-		if t.transform != nil {
-			out, err := e.b.transform(t.transform, m)
+		if fn := t.transformFn(); fn != nil {
+			out, err := e.b.transform(fn, m)
 			if err != nil {
 				failed = append(failed, DestError{Dest: t.name, Err: err})
 				continue
@@ -465,7 +323,7 @@ func (e *Exchange) unroutable(m *Message, altErr error) error {
 		what = fmt.Sprintf("key %q", m.Key)
 	}
 	if altErr != nil {
-		return fmt.Errorf("%w: exchange %q routed %s to no queue or topic: %w", ErrUnroutable, e.name, what, altErr)
+		return because(ErrUnroutable, altErr, "exchange %q routed %s to no queue or topic", e.name, what)
 	}
 	return fmt.Errorf("%w: exchange %q routed %s to no queue or topic", ErrUnroutable, e.name, what)
 }
@@ -618,7 +476,7 @@ func (e *RouteError) Error() string {
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(&sb, "%s%q: %v", sep, f.Dest, f.Err)
+		fmt.Fprintf(&sb, "%s%q: %s", sep, f.Dest, errText(f.Err))
 	}
 	return sb.String()
 }

@@ -85,7 +85,7 @@ func addRecorders(b *Broker, log *orderLog, names ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, n := range names {
-		b.addLocked(n, &orderRecorder{name: n, log: log})
+		b.names.add(n, &orderRecorder{name: n, log: log})
 	}
 }
 
@@ -510,8 +510,8 @@ func TestBindErrors(t *testing.T) {
 	if err := x.Unbind("", "a"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Unbind with an empty name = %v, want ErrInvalid", err)
 	}
-	if len(x.bindings) != 0 {
-		t.Errorf("failed Binds left bindings %v", x.bindings)
+	if len(x.routes.bindings) != 0 {
+		t.Errorf("failed Binds left bindings %v", x.routes.bindings)
 	}
 	mustBind(t, x, "q", "a")
 	b.Close()
@@ -533,8 +533,8 @@ func TestBindIdempotentAndUnbind(t *testing.T) {
 		q := mustQueue(t, b, "q-"+kind.String())
 		mustBind(t, x, q.Name(), "a")
 		mustBind(t, x, q.Name(), "a")
-		if len(x.bindings) != 1 {
-			t.Errorf("%v: binding twice made %d bindings", kind, len(x.bindings))
+		if len(x.routes.bindings) != 1 {
+			t.Errorf("%v: binding twice made %d bindings", kind, len(x.routes.bindings))
 		}
 		if err := publishKey(x, "a"); err != nil {
 			t.Fatalf("%v: %v", kind, err)
@@ -1104,7 +1104,7 @@ func TestRouteErrorUnwrap(t *testing.T) {
 	if !errors.Is(e, ErrFull) || !errors.Is(e, context.DeadlineExceeded) || errors.Is(e, ErrClosed) {
 		t.Errorf("errors.Is through RouteError is wrong")
 	}
-	want := `herald: exchange "x": 2 of 3 destinations refused the message: "a": herald: queue full; "b": context deadline exceeded`
+	want := `herald: exchange "x": 2 of 3 destinations refused the message: "a": queue full; "b": context deadline exceeded`
 	if e.Error() != want {
 		t.Errorf("Error() = %q\nwant      %q", e.Error(), want)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 )
 
 // Handler handles one delivery. Returning nil acks it; returning an error
@@ -14,9 +16,15 @@ import (
 // handler that settles the delivery itself may return anything: the first
 // settle wins. A panic is recovered and treated as an error.
 //
-// ctx is cancelled when the consumer's context ends or the broker closes.
-// A handler may publish, declare, settle and Close from inside a delivery:
-// herald holds no lock while user code runs.
+// ctx is cancelled when the consumer's context ends or the broker closes,
+// and, on a queue with [WithAckTimeout], when the delivery's ack timeout
+// passes and the message is redelivered, with context.Cause(ctx) returning
+// [ErrAckTimeout]: a handler that watches ctx stops, so that the message is
+// not handled twice at once. A handler may publish, declare, settle and
+// Close from inside a delivery: herald holds no lock while user code runs.
+//
+// The Delivery is the handler's until it returns; see [Delivery] for what
+// a settle through it after that does.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // Consume runs h on the queue's messages until ctx ends, with
@@ -56,20 +64,30 @@ func consume(ctx context.Context, b *Broker, src source, h Handler, opts []Consu
 		return ErrClosed
 	}
 	defer b.doneConsumer()
+	b.checkDeadLetter(src)
+	// The goroutine, and the handler goroutines it starts, carry the
+	// broker's pprof label while the consumer runs.
+	pprof.Do(ctx, b.labels, func(ctx context.Context) { err = b.runConsumer(ctx, src, h, cfg) })
+	return err
+}
 
+// runConsumer runs the handler goroutines of a Consume call until they
+// stop, and returns what Consume returns.
+func (b *Broker) runConsumer(ctx context.Context, src source, h Handler, cfg consumeConfig) error {
 	hctx, cancel := context.WithCancel(context.WithValue(ctx, handlerContextKey{}, b))
 	defer cancel()
 	stop := context.AfterFunc(b.ctx, cancel)
 	defer stop()
 
 	batch := max(cfg.prefetch/cfg.concurrency, 1)
+	owner := new(handout)
 	if cfg.concurrency == 1 {
-		return b.consumeResult(ctx, work(hctx, b, src, h, batch))
+		return b.consumeResult(ctx, work(hctx, b, src, h, batch, owner))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.concurrency)
 	for i := range cfg.concurrency {
-		wg.Go(func() { errs[i] = work(hctx, b, src, h, batch) })
+		wg.Go(func() { errs[i] = work(hctx, b, src, h, batch, owner) })
 	}
 	wg.Wait()
 	return b.consumeResult(ctx, errs[0])
@@ -92,6 +110,31 @@ func consumeOptions(ctx context.Context, h Handler, opts []ConsumeOption) (consu
 	return cfg, cfg.validate()
 }
 
+// checkDeadLetter warns, once per queue or subscription, when a consumer
+// starts on one whose dead-letter destination is not declared: a typo in
+// WithDeadLetter would otherwise show only when a message dies and its
+// dead letter is lost. Declaring the destination after the queue, but
+// before consuming, is fine.
+func (b *Broker) checkDeadLetter(src source) {
+	var place, dest string
+	switch s := src.(type) {
+	case *Queue:
+		place, dest = s.name, s.cfg.deadLetter
+	case *Subscription:
+		place, dest = s.t.name, s.cfg.deadLetter
+	}
+	if dest == "" {
+		return
+	}
+	if _, err := b.lookup(dest); err == nil {
+		return
+	}
+	if _, warned := b.deadLetterWarned.LoadOrStore(src, true); !warned {
+		b.log(slog.LevelWarn, "dead-letter destination not declared: dead letters will be lost",
+			"source", place, "destination", dest)
+	}
+}
+
 // consumeResult turns why a worker stopped into what Consume returns.
 func (b *Broker) consumeResult(ctx context.Context, err error) error {
 	switch {
@@ -106,12 +149,13 @@ func (b *Broker) consumeResult(ctx context.Context, err error) error {
 }
 
 // work is one handler goroutine: take, handle, settle, until take fails.
-// It reuses one Delivery and one waiter, so a message costs it nothing.
+// It reuses its deliveries and one waiter, so a message costs it nothing.
 // A subscription that lagged reports it on the next delivery's Missed.
-func work(ctx context.Context, b *Broker, src source, h Handler, batch int) error {
+func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owner *handout) error {
 	w := newWaiter()
 	own := new(workerState)
-	d, counts := &own.d, &own.counts
+	own.ring.init(owner)
+	counts := &own.counts
 	src.addWorker(counts)
 	defer src.removeWorker(counts)
 	var buf *prefetchBuf
@@ -120,12 +164,21 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 			defer p.unprefetch(buf)
 		}
 	}
+	hc := handlerCtx{parent: ctx, ctx: ctx}
+	if q, ok := src.(*Queue); ok && q.cfg.ackTimeout > 0 {
+		hc.renew()
+		defer func() { hc.cancel(nil) }()
+	}
 	var missed uint64
 	for {
 		// Once the consumer's context ends it takes nothing more, even
 		// from a queue that still has messages ready.
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		d := own.ring.next()
+		if hc.cancel != nil {
+			d.cancel = hc.cancel // before take lists d where the sweep looks
 		}
 		if err := src.take(ctx, w, d, counts, buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
@@ -135,11 +188,26 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 			return err
 		}
 		d.Missed, missed = missed, 0
-		b.observeDeliver(ctx, d, true)
-		err := b.call(ctx, h, d)
+		b.observeDeliver(hc.ctx, d, true)
+		err := b.call(hc.ctx, h, d)
+		d.retire()
 		settleByResult(d, err)
+		if hc.cancel != nil && d.timedOut() {
+			hc.cancel(ErrAckTimeout)
+			hc.renew()
+		}
 	}
 }
+
+// handlerCtx is the context a handler goroutine gives its handlers: the
+// consumer's, or on a queue with an ack timeout one of its own that the
+// sweep cancels when the delivery times out, renewed for the next handler.
+type handlerCtx struct {
+	parent, ctx context.Context
+	cancel      context.CancelCauseFunc
+}
+
+func (c *handlerCtx) renew() { c.ctx, c.cancel = context.WithCancelCause(c.parent) }
 
 // workerState is what a handler goroutine writes for every message, on
 // cache lines of its own: with handler goroutines on several cores,
@@ -147,9 +215,42 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int) erro
 // miss.
 type workerState struct {
 	_      [64]byte
-	d      Delivery
+	ring   deliveryRing
 	counts settleCounts
 	_      [64]byte
+}
+
+// handout is what the handler goroutines of one Consume share about the
+// deliveries they hand out: set once a handler has kept one and used it
+// after returning, from when they stop reusing deliveries (see Delivery).
+type handout struct{ atomic.Bool }
+
+// ringLen is how many deliveries a handler goroutine hands out in turn.
+const ringLen = 8
+
+// deliveryRing is the deliveries one handler goroutine hands out in turn.
+type deliveryRing struct {
+	slots [ringLen]Delivery
+	i     int
+	owner *handout
+}
+
+func (r *deliveryRing) init(owner *handout) {
+	r.owner = owner
+	for i := range r.slots {
+		r.slots[i].owner = owner
+	}
+}
+
+// next returns the delivery to hand out next: the ring's next one, or,
+// once a handler has used a delivery after returning, a new one.
+func (r *deliveryRing) next() *Delivery {
+	if r.owner.Load() {
+		return &Delivery{owner: r.owner}
+	}
+	d := &r.slots[r.i]
+	r.i = (r.i + 1) % ringLen
+	return d
 }
 
 // settleByResult settles d as its handler's result says, unless the
@@ -160,11 +261,11 @@ func settleByResult(d *Delivery, err error) {
 	}
 	switch {
 	case err == nil:
-		d.settle(settledAck, nil)
+		d.finish(settledAck, nil)
 	case isPermanent(err):
-		d.settle(settledReject, err)
+		d.finish(settledReject, err)
 	default:
-		d.settle(settledNack, err)
+		d.finish(settledNack, err)
 	}
 }
 
@@ -177,13 +278,16 @@ func isPermanent(err error) bool {
 func (b *Broker) call(ctx context.Context, h Handler, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-			b.log(slog.LevelWarn, "handler panicked", "id", d.ID, "attempt", d.Attempt, "panic", r)
+			stack := debug.Stack()
+			err = &PanicError{Value: r, Stack: stack}
+			b.log(slog.LevelWarn, "handler panicked", "source", d.Source(), "id", d.ID, "key", d.Key,
+				"attempt", d.Attempt, "panic", r, "stack", string(stack))
 		}
 	}()
 	err = h(ctx, d)
-	if err != nil {
-		b.log(slog.LevelDebug, "handler failed", "id", d.ID, "attempt", d.Attempt, "error", err)
+	if err != nil && b.logs(slog.LevelDebug) {
+		b.log(slog.LevelDebug, "handler failed", "source", d.Source(), "id", d.ID, "key", d.Key,
+			"attempt", d.Attempt, "error", err)
 	}
 	return err
 }

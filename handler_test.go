@@ -218,7 +218,7 @@ func TestConsumeConcurrencyRunsHandlersAtOnce(t *testing.T) {
 		}
 		openBarrier()
 		synctest.Wait()
-		wantStats(t, q, QueueStats{Published: n, Delivered: n, Acked: n})
+		wantStats(t, q, QueueStats{Published: n, Delivered: n, Acked: n, Consumers: n})
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Consume = %v, want context.Canceled", err)
@@ -248,7 +248,7 @@ func TestConsumeConcurrencyBoundsUnacked(t *testing.T) {
 		if running.Load() != 2 {
 			t.Fatalf("%d handlers running, want 2", running.Load())
 		}
-		wantStats(t, q, QueueStats{Published: 5, Delivered: 2, Ready: 3, Unacked: 2})
+		wantStats(t, q, QueueStats{Published: 5, Delivered: 2, Ready: 3, Unacked: 2, Consumers: 2})
 		close(release)
 		synctest.Wait()
 		cancel()

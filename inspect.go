@@ -1,7 +1,9 @@
 package herald
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -107,6 +109,7 @@ func groupStats(q QueueStats) SubscriptionStats {
 		Delivered: q.Delivered, Acked: q.Acked, Nacked: q.Nacked, Rejected: q.Rejected,
 		Expired: q.Expired, Dropped: q.Dropped, DeadLettered: q.DeadLettered,
 		DeadLetterFailed: q.DeadLetterFailed, Lag: uint64(q.Ready), Unacked: q.Unacked, Delayed: q.Delayed,
+		Consumers: q.Consumers,
 	}
 }
 
@@ -123,17 +126,21 @@ type Binding struct {
 	Transform bool
 }
 
-// Bindings returns the exchange's bindings in the order they were made.
-// It waits for a concurrent Bind or Unbind to finish, never for publishers.
+// Bindings returns the exchange's bindings, grouped by destination in the
+// order the destinations were first bound, each destination's in the order
+// they were made. It waits for a concurrent Bind or Unbind to finish, never
+// for publishers.
 func (e *Exchange) Bindings() []Binding {
 	e.mu.Lock()
-	bs := e.bindings
-	e.mu.Unlock()
-	// e.bindings is replaced, never changed in place: bs is a snapshot.
-	out := make([]Binding, len(bs))
-	for i, b := range bs {
-		out[i] = Binding{Dest: b.dest, Key: b.key, Headers: maps.Clone(b.headers), MatchAny: b.any, Transform: b.transform != nil}
+	targets := slices.Collect(maps.Values(e.routes.targets))
+	slices.SortFunc(targets, func(a, b *target) int { return cmp.Compare(a.seq, b.seq) })
+	var out []Binding
+	for _, t := range targets {
+		for _, b := range t.bindings {
+			out = append(out, Binding{Dest: b.dest, Key: b.key, Headers: maps.Clone(b.headers), MatchAny: b.any, Transform: b.transform != nil})
+		}
 	}
+	e.mu.Unlock()
 	return out
 }
 

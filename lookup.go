@@ -8,8 +8,8 @@ import (
 // Names returns the names declared on the broker, sorted: its queues,
 // topics and exchanges.
 func (b *Broker) Names() []string {
-	names := make([]string, 0, len(*b.names.Load()))
-	for name := range *b.names.Load() {
+	names := make([]string, 0, b.names.len())
+	for name := range b.names.all() {
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -32,7 +32,7 @@ func (b *Broker) LookupExchange(name string) (*Exchange, error) {
 
 func lookupAs[T destination](b *Broker, name string) (T, error) {
 	var zero T
-	d, ok := (*b.names.Load())[name]
+	d, ok := b.names.get(name)
 	if !ok {
 		return zero, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}

@@ -1,6 +1,8 @@
 package herald
 
 import (
+	"context"
+	"log/slog"
 	"maps"
 	"sync/atomic"
 	"time"
@@ -54,10 +56,26 @@ func (m *Message) clone() *Message {
 // read-only message, which attempt this is, and the methods that settle it.
 // Exactly one settle wins; any later one returns ErrSettled.
 //
-// A Delivery that a [Handler] receives is valid until the handler returns:
-// herald reuses it for the next message, so a handler must not keep it or
-// settle it from another goroutine after returning. Deliveries from
-// [Queue.Receive] belong to the caller.
+// A Delivery that a [Handler] receives is the handler's until it returns.
+// From then on every settle and Reply through it returns ErrSettled and
+// changes nothing: herald has settled the delivery as the handler's result
+// said. So a goroutine that the handler leaves behind cannot settle the
+// message that the consumer has gone on to (settle before returning, or
+// wait in the handler for the goroutines that settle).
+//
+// To consume without allocating, each handler goroutine hands out the
+// eight Delivery values of a ring of its own again and again. A late
+// settle that reaches a Delivery while it carries a later message could not
+// be told from that message's own settle, so herald makes it unlikely and
+// then impossible: the first late settle or Reply it sees, which it logs as
+// a warning, makes that consumer give every later message a Delivery of
+// its own (an allocation each). Before that first one, a late settle
+// reaches a later message only if it comes after its handler goroutine has
+// handed out eight more messages, and while the one that reuses its
+// Delivery is being handled.
+//
+// Deliveries from [Queue.Receive] and [Subscription.Receive] belong to the
+// caller and are never reused.
 //
 // A zero Delivery with only Message set is valid: settling it records the
 // outcome and nothing else, which lets a handler be unit-tested without a
@@ -77,9 +95,13 @@ type Delivery struct {
 	src     settler       // the queue or subscription it came from
 	orig    *Message      // what was published, when a transform replaced Message
 	counts  *settleCounts // where the settlement is counted
-	state   atomic.Uint64 // generation<<2 | settlement; see claim
+	state   atomic.Uint64 // generation<<genShift | flags | settlement; see claim
 	gen     uint64        // the generation; written only by reset
 	expires int64         // the message's expiry on the broker clock; 0: never
+	owner   *handout      // the consumer that hands it out; nil from Receive
+	// cancel ends the context of the handler the delivery was given to:
+	// set on queues with an ack timeout, whose sweep calls it.
+	cancel context.CancelCauseFunc
 
 	// Ack-timeout bookkeeping, guarded by q.mu.
 	deadline   time.Time
@@ -96,34 +118,67 @@ const (
 	settledMask = 3
 )
 
+// Flags in Delivery.state, above the settlement and below the generation:
+// retiredBit marks a delivery whose handler has returned, after which the
+// user's settles fail; timedOutBit one that the ack-timeout sweep settled.
+const (
+	retiredBit  uint64 = 4
+	timedOutBit uint64 = 8
+	genShift    uint64 = 4
+)
+
 // Ack settles the delivery as handled: the message leaves the queue.
-// It returns ErrSettled if the delivery was already settled or has been
-// redelivered after its ack timeout.
+// It returns ErrSettled if the delivery was already settled, has been
+// redelivered after its ack timeout, or was given to a handler that has
+// returned.
 func (d *Delivery) Ack() error { return d.settle(settledAck, nil) }
 
 // Nack settles the delivery as failed for now: the message is redelivered
 // after the queue's back-off, or dead-lettered once it has reached the
-// queue's max deliveries. It returns ErrSettled if already settled.
+// queue's max deliveries. It returns ErrSettled as Ack does.
 func (d *Delivery) Nack() error { return d.settle(settledNack, nil) }
 
 // Reject settles the delivery as never to be retried: the message is
 // dead-lettered (reason "rejected"), or dropped and counted in
 // Stats().Rejected when the queue has no dead-letter destination. It returns
-// ErrSettled if already settled.
+// ErrSettled as Ack does.
 func (d *Delivery) Reject() error { return d.settle(settledReject, nil) }
 
+// settle is a settle by the user: it fails once the handler has returned.
 func (d *Delivery) settle(how uint64, cause error) error {
-	if !d.claim(how) {
-		return ErrSettled
+	for {
+		cur := d.state.Load()
+		if cur&retiredBit != 0 {
+			d.late()
+			return ErrSettled
+		}
+		if cur&settledMask != settledNone {
+			return ErrSettled
+		}
+		if d.state.CompareAndSwap(cur, cur|how) {
+			break
+		}
 	}
-	if d.src != nil {
-		d.src.settle(d, how, cause)
-	}
+	d.apply(how, cause)
 	return nil
 }
 
+// finish is the settle of a handler's result, after it returned.
+func (d *Delivery) finish(how uint64, cause error) {
+	if d.claim(how) {
+		d.apply(how, cause)
+	}
+}
+
+func (d *Delivery) apply(how uint64, cause error) {
+	if d.src != nil {
+		d.src.settle(d, how, cause)
+	}
+}
+
 // claim marks the delivery settled as how and reports whether this call
-// won: settles race with each other and with the ack-timeout sweep.
+// won: herald's own settles (a handler's result, the ack-timeout sweep)
+// race with each other and with the user's.
 func (d *Delivery) claim(how uint64) bool {
 	for {
 		cur := d.state.Load()
@@ -133,6 +188,38 @@ func (d *Delivery) claim(how uint64) bool {
 		if d.state.CompareAndSwap(cur, cur|how) {
 			return true
 		}
+	}
+}
+
+// timedOut reports whether the ack-timeout sweep settled the delivery.
+func (d *Delivery) timedOut() bool { return d.state.Load()&timedOutBit != 0 }
+
+// retire marks the delivery as its handler's no more: settles and replies
+// through it fail from now on.
+func (d *Delivery) retire() { d.state.Or(retiredBit) }
+
+// isRetired reports whether the delivery's handler has returned; it notes
+// a late use if so.
+func (d *Delivery) isRetired() bool {
+	if d.state.Load()&retiredBit == 0 {
+		return false
+	}
+	d.late()
+	return true
+}
+
+// late notes a settle or Reply through a delivery whose handler has
+// returned: the first makes its consumer stop reusing deliveries. It reads
+// only fields that do not change when the ring hands d out again.
+func (d *Delivery) late() {
+	if d.owner == nil || d.owner.Swap(true) {
+		return
+	}
+	if d.src != nil {
+		d.src.broker().log(slog.LevelWarn,
+			"delivery settled after its handler returned, to no effect; "+
+				"from now on this consumer allocates a Delivery per message so that such settles keep failing",
+			"source", d.src.sourceName())
 	}
 }
 
@@ -152,14 +239,29 @@ func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
 		d.counts = counts
 	}
 	d.gen++
-	d.state.Store(d.gen << 2) // a new generation, unsettled
+	d.state.Store(d.gen << genShift) // a new generation, unsettled
 }
+
+// Source returns the name of what the delivery came from: the queue's
+// name; for a plain topic subscription, the topic's; for a member of a
+// subscription group, the topic's name, "/" and the group's name. It
+// returns "" for a Delivery that herald did not make.
+func (d *Delivery) Source() string {
+	if d.src == nil {
+		return ""
+	}
+	return d.src.sourceName()
+}
+
+func (q *Queue) sourceName() string        { return q.name }
+func (s *Subscription) sourceName() string { return s.t.name }
 
 // settler is where a delivery came from, which applies its settlement
 // once claim has decided which settle won.
 type settler interface {
 	settle(d *Delivery, how uint64, cause error)
 	broker() *Broker
+	sourceName() string // for logs and Delivery.Source
 }
 
 // retrier is a queue or subscription, which redelivers a nacked message.
@@ -178,12 +280,14 @@ func settleEntry(d *Delivery, how uint64, cause error, c *redeliveryConfig, ends
 	case settledNack:
 		if c.maxDeliveries > 0 && int(e.attempt) >= c.maxDeliveries {
 			ends.end(e, endLimited, ReasonDeliveryLimit, cause)
+			d.src.broker().replies.rejected(e.m.ReplyTo, cause)
 		} else {
 			r.retry(e)
 		}
 		d.counts.nacked.Add(1)
 	case settledReject:
 		ends.end(e, endRejected, ReasonRejected, cause)
+		d.src.broker().replies.rejected(e.m.ReplyTo, cause)
 		d.counts.rejected.Add(1)
 	}
 }

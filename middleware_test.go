@@ -167,7 +167,7 @@ func TestTimeout(t *testing.T) {
 		if elapsed != 5*time.Second || len(errs) != 1 || errs[0] != context.DeadlineExceeded {
 			t.Fatalf("stuck handler waited %v and got %v, want 5s and DeadlineExceeded", elapsed, errs)
 		}
-		wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 1, Nacked: 1, Rejected: 1})
+		wantStats(t, q, QueueStats{Published: 2, Delivered: 2, Acked: 1, Nacked: 1, Rejected: 1, Consumers: 1})
 	})
 }
 
@@ -211,7 +211,7 @@ func TestRetry(t *testing.T) {
 		if got := strings.Join(calls, " "); got != "0s#1 1s#1 3s#1" {
 			t.Fatalf("calls at %s, want 0s#1 1s#1 3s#1", got)
 		}
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1})
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1, Consumers: 1})
 	})
 }
 
@@ -398,9 +398,9 @@ func TestLogging(t *testing.T) {
 		publishMsg(t, q, &Message{ID: "m1", Body: 1})
 		publishMsg(t, q, &Message{ID: "m2", Body: 2})
 		waitIdle(t, b)
-		const want = `level=DEBUG msg="delivery handled" id=m1 attempt=1 duration=250ms
-level=WARN msg="delivery failed" id=m2 attempt=1 duration=250ms error=boom
-level=DEBUG msg="delivery handled" id=m2 attempt=2 duration=250ms
+		const want = `level=DEBUG msg="delivery handled" source=q id=m1 attempt=1 duration=250ms
+level=WARN msg="delivery failed" source=q id=m2 attempt=1 duration=250ms error=boom
+level=DEBUG msg="delivery handled" source=q id=m2 attempt=2 duration=250ms
 `
 		if got := buf.String(); got != want {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
@@ -419,7 +419,7 @@ func TestLoggingLevel(t *testing.T) {
 		var noDelivery *Delivery
 		ok(context.Background(), &Delivery{Message: NewMessage(1)})
 		fail(context.Background(), noDelivery)
-		const want = `level=WARN msg="delivery failed" id="" attempt=0 duration=0s error="permanent: bad"` + "\n"
+		const want = `level=WARN msg="delivery failed" source="" id="" attempt=0 duration=0s error="permanent: bad"` + "\n"
 		if got := buf.String(); got != want {
 			t.Fatalf("log at Warn:\n%q\nwant\n%q", got, want)
 		}
@@ -439,13 +439,13 @@ func TestRecoverInsideLogging(t *testing.T) {
 		})
 		publishMsg(t, q, &Message{ID: "m1", Body: 1})
 		waitIdle(t, b)
-		const want = `level=WARN msg="delivery failed" id=m1 attempt=1 duration=0s error="herald: handler panicked: kaboom"
-level=DEBUG msg="delivery handled" id=m1 attempt=2 duration=0s
+		const want = `level=WARN msg="delivery failed" source=q id=m1 attempt=1 duration=0s error="herald: handler panicked: kaboom"
+level=DEBUG msg="delivery handled" source=q id=m1 attempt=2 duration=0s
 `
 		if got := buf.String(); got != want {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 		}
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1})
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Nacked: 1, Acked: 1, Consumers: 1})
 	})
 }
 

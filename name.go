@@ -1,6 +1,10 @@
 package herald
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // MaxNameLen is the longest name a queue, topic or exchange may have.
 const MaxNameLen = 255
@@ -25,7 +29,12 @@ func validateName(name string) error {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '.', c == '_', c == '-', c == ':', c == '/':
 		default:
-			return invalidf("name %q: byte %q at %d is not a letter, digit or . _ - : /", name, c, i)
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			what := fmt.Sprintf("%q", r)
+			if r == utf8.RuneError {
+				what = fmt.Sprintf("byte %#02x", c) // not UTF-8
+			}
+			return invalidf("name %q: %s at byte %d is not an ASCII letter, digit or . _ - : /", name, what, i)
 		}
 	}
 	return nil

@@ -282,7 +282,7 @@ func (x *endings) observeTimeouts(es []entry) {
 		return
 	}
 	for _, e := range es {
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: errAckTimeout})
+		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: ErrAckTimeout})
 	}
 }
 

@@ -99,7 +99,7 @@ func heldLocks(b *Broker) []string {
 		mu.Unlock()
 	}
 	try("broker", &b.mu)
-	for name, d := range *b.names.Load() {
+	for name, d := range b.names.all() {
 		switch x := d.(type) {
 		case *Queue:
 			try("queue "+name, &x.mu)
@@ -201,7 +201,7 @@ func TestObserverOutcomesMatchStats(t *testing.T) {
 		settleOrFail(t, receiveOrFail(t, slow).Ack)
 		wantQueueOutcomes(t, rec, slow)
 		for _, e := range rec.take() {
-			if e.hook == "end" && e.place.Name == "slow" && e.outcome == OutcomeNacked && !errors.Is(e.err, errAckTimeout) {
+			if e.hook == "end" && e.place.Name == "slow" && e.outcome == OutcomeNacked && !errors.Is(e.err, ErrAckTimeout) {
 				t.Errorf("ack-timeout nack reported with error %v", e.err)
 			}
 		}

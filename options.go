@@ -104,19 +104,14 @@ type queueConfig struct {
 }
 
 // queueSettings are a queue's comparable options: a queue declared again
-// must have the same ones.
+// must have the same ones (see queueDiff).
 type queueSettings struct {
 	capacity   int
 	overflow   Overflow
 	ttl        time.Duration
-	priorities int // levels; 0 or 1: none
+	priorities int // levels; 1: none
 	dedup      time.Duration
 	redeliveryConfig
-}
-
-// same reports whether c and o are the same options.
-func (c queueConfig) same(o queueConfig) bool {
-	return c.queueSettings == o.queueSettings && sameTransform(c.transform, o.transform)
 }
 
 type redeliveryConfig struct {
@@ -134,7 +129,7 @@ func defaultRedelivery() redeliveryConfig {
 }
 
 func defaultQueueConfig() queueConfig {
-	return queueConfig{queueSettings: queueSettings{capacity: DefaultCapacity, redeliveryConfig: defaultRedelivery()}}
+	return queueConfig{queueSettings: queueSettings{capacity: DefaultCapacity, priorities: 1, redeliveryConfig: defaultRedelivery()}}
 }
 
 type topicConfig struct {
@@ -201,7 +196,7 @@ func (c *queueConfig) validate(name string) error {
 		return invalidf("queue %q: unknown overflow policy %v", name, c.overflow)
 	case c.ttl < 0:
 		return invalidf("queue %q: negative TTL %v", name, c.ttl)
-	case c.priorities < 0 || c.priorities > MaxPriorities:
+	case c.priorities < 1 || c.priorities > MaxPriorities:
 		return invalidf("queue %q: %d priority levels, want 1 to %d", name, c.priorities, MaxPriorities)
 	case c.dedup < 0:
 		return invalidf("queue %q: negative deduplication window %v", name, c.dedup)
@@ -247,9 +242,12 @@ func (c *consumeConfig) validate() error {
 	return nil
 }
 
-// WithLogger makes the broker log through l: dead-letter failures and
-// handler panics at Warn, handler errors at Debug. By default herald logs
-// nothing. Given twice, the last wins.
+// WithLogger makes the broker log through l: handler panics (with the
+// stack), dead-letter failures, lagging subscriptions and deliveries used
+// after their handler returned at Warn; handler errors and dropped replies
+// at Debug. Default (or l nil): slog.Default(), so that none of these is
+// silent; WithLogger(slog.New(slog.DiscardHandler)) silences herald. Given
+// twice, the last wins.
 func WithLogger(l *slog.Logger) Option { return loggerOption{l} }
 
 type loggerOption struct{ l *slog.Logger }
@@ -304,7 +302,8 @@ func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliverie
 // messages, with the HeaderDeath* headers saying where, why and after how
 // many attempts. The destination is looked up when a message dies, so it may
 // be declared later; a dead letter that cannot be published is counted in
-// Stats().DeadLetterFailed and logged. Default: none, and dying messages are
+// Stats().DeadLetterFailed and logged. A consumer that starts while the
+// destination is not declared gets it logged, once, as a likely typo. Default: none, and dying messages are
 // dropped and counted. Given twice, the last wins.
 //
 // Dead letters may form cycles (a queue whose dead letters come back to it,
@@ -338,8 +337,9 @@ func (o deadLetterKeyOption) applySubscribe(c *subscribeConfig) {
 
 // WithAckTimeout redelivers a delivery that is not settled within d of being
 // handed out, so that a stuck consumer cannot hold a message forever; the
-// late consumer's Ack then returns ErrSettled. The redelivery counts as an
-// attempt. On a topic it applies to subscription groups only. Default 0:
+// late consumer's Ack then returns ErrSettled. A [Handler] still running
+// on the timed-out delivery has its context cancelled, with cause
+// [ErrAckTimeout]. The redelivery counts as an attempt. On a topic it applies to subscription groups only. Default 0:
 // no timeout. Given twice, the last wins.
 func WithAckTimeout(d time.Duration) RedeliveryOption { return ackTimeoutOption(d) }
 
@@ -363,8 +363,9 @@ func (o ttlOption) applyQueue(c *queueConfig) { c.ttl = time.Duration(o) }
 // Priority is handed out first, FIFO within a level, and priorities of n
 // or more count as n-1. A full queue with OverflowDropOldest drops the
 // oldest message of the lowest level. Without this option a queue has one
-// level and ignores Message.Priority. Default 1; at most MaxPriorities
-// (256). Given twice, the last wins.
+// level and ignores Message.Priority. Default 1; n must be 1 to
+// MaxPriorities (256), else the declaration returns an error wrapping
+// ErrInvalid. Given twice, the last wins.
 func WithPriorities(n int) QueueOption { return prioritiesOption(n) }
 
 type prioritiesOption int

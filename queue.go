@@ -109,6 +109,11 @@ type QueueStats struct {
 	Unacked   int // handed out and not settled
 	Delayed   int // nacked and waiting out their back-off
 	Scheduled int // published with a Delay that has not passed
+
+	// Consumers counts the handler goroutines of the Consume calls running
+	// on the queue (WithConcurrency(n) counts n); Receive calls do not
+	// count.
+	Consumers int
 }
 
 func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
@@ -155,6 +160,7 @@ func (q *Queue) Stats() QueueStats {
 		Delayed:          q.delayed,
 		Scheduled:        q.scheduled,
 		Duplicates:       q.duplicates,
+		Consumers:        len(q.settles.workers),
 	}
 }
 
@@ -583,12 +589,16 @@ func (q *Queue) nack(d *Delivery, cause error) {
 	q.lock()
 	q.inflight.remove(d)
 	d.counts.nacked.Add(1)
-	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
+	limited := q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries
+	if limited {
 		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
 	} else {
 		q.retryLocked(e)
 	}
 	q.mu.Unlock()
+	if limited {
+		q.b.replies.rejected(e.m.ReplyTo, cause)
+	}
 }
 
 // retry makes a nacked message ready again after its back-off.

@@ -2,9 +2,12 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // replyPrefix starts the names of the private reply destinations Request
@@ -12,19 +15,34 @@ import (
 const replyPrefix = "_reply."
 
 // Request publishes m to the queue, topic or exchange called name and waits
-// for the reply that a consumer sends with [Delivery.Reply]. It sets
-// m.ReplyTo to a private reply destination that lives until Request returns,
-// and m.CorrelationID to a fresh ID when it is empty; the reply carries the
-// same CorrelationID. Concurrent requests never see each other's replies.
+// for the reply that a consumer sends with [Delivery.Reply]. It fills in
+// m's empty ID, Time and CorrelationID (a fresh ID) as Publish would, then
+// publishes a shallow copy of m whose ReplyTo names a private reply
+// destination that lives until Request returns; m.ReplyTo is left as it
+// was. So the same m may be sent again, to retry, while a consumer still
+// reads the first attempt. The reply carries the same CorrelationID.
+// Concurrent requests never see each other's replies.
+//
+// When ctx has a deadline, the copy carries it as its TTL (or keeps m.TTL
+// if that is shorter), so that a request still queued when its requester
+// gives up expires instead of being handled; a ctx that has already ended
+// returns its error at once.
 //
 // Request fails fast, with an error wrapping ErrNoResponders, when nothing
 // could answer: a queue with no Consume running and no Receive waiting, a
 // topic with no subscription. An exchange that routes the message nowhere
-// returns ErrUnroutable. Otherwise Request blocks until the reply comes,
-// ctx ends (ctx.Err()) or the broker closes (ErrClosed); publish errors are
-// returned as Publish returns them.
+// returns ErrUnroutable. Otherwise Request blocks until the first answer
+// comes, ctx ends (ctx.Err()) or the broker closes (ErrClosed); publish
+// errors are returned as Publish returns them. The answer is a reply, or a
+// [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
+// rejected the request ([Delivery.Reject], a [Permanent] handler error, or
+// the queue's max deliveries reached), in which case it wraps ErrRejected
+// and Request returns as soon as the request is rejected.
 func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message, error) {
 	if err := b.checkPublish(ctx, m); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	d, err := b.lookup(name)
@@ -36,16 +54,31 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 	}
 	box := b.replies.open()
 	defer b.replies.close(box)
+	// Fill in the caller's message as Publish does (on a retry with the
+	// same message there is nothing left to fill in, so nothing is
+	// written while the first attempt's consumer reads it), and send a
+	// copy that carries this request's own reply destination.
 	if m.CorrelationID == "" {
 		m.CorrelationID = nextID()
 	}
-	m.ReplyTo = box.name
-	if err := b.publishTo(ctx, d, m); err != nil {
+	m.stamp(b.wall)
+	req := *m
+	req.ReplyTo = box.name
+	if deadline, ok := ctx.Deadline(); ok {
+		ttl := time.Until(deadline)
+		if ttl <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		if req.TTL == 0 || ttl < req.TTL {
+			req.TTL = ttl
+		}
+	}
+	if err := b.publishTo(ctx, d, &req); err != nil {
 		return nil, err
 	}
 	select {
 	case <-box.done:
-		return box.reply, nil // set before done was closed
+		return box.answer() // set before done was closed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.ctx.Done():
@@ -56,12 +89,20 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 // Reply publishes m as the answer to this delivery's message: to its
 // ReplyTo, with its CorrelationID, assigning m.ID and m.Time when empty. A
 // [Broker.Request] waiting for it receives it; a ReplyTo naming a queue,
-// topic or exchange gets it like any publish. It returns an error wrapping
+// topic or exchange gets it like any publish. Only the first answer to a
+// request is kept.
+//
+// When the requester has stopped waiting, Reply drops m, logs it at debug
+// level and returns nil: the request was handled and nobody is left to
+// tell, so a handler that ends with `return d.Reply(ctx, r)` acks it
+// rather than have it handled again. Reply returns an error wrapping
 // ErrInvalid when the message has no ReplyTo or the delivery did not come
-// from a broker, and one wrapping ErrNotFound when the requester has
-// stopped waiting. Only the first reply to a request is kept.
+// from a broker, ErrSettled when the handler the delivery was given to has
+// returned (see [Delivery]), and otherwise what Publish returns.
 func (d *Delivery) Reply(ctx context.Context, m *Message) error {
 	switch {
+	case d.isRetired():
+		return fmt.Errorf("%w: reply through a delivery whose handler has returned", ErrSettled)
 	case d.Message == nil || d.ReplyTo == "":
 		return invalidf("reply to a message without ReplyTo")
 	case d.src == nil:
@@ -70,7 +111,70 @@ func (d *Delivery) Reply(ctx context.Context, m *Message) error {
 		return invalidf("nil reply")
 	}
 	m.CorrelationID = d.CorrelationID
-	return d.src.broker().Publish(ctx, d.ReplyTo, m)
+	b := d.src.broker()
+	err := b.Publish(ctx, d.ReplyTo, m)
+	if errors.Is(err, ErrNotFound) && strings.HasPrefix(d.ReplyTo, replyPrefix) {
+		b.log(slog.LevelDebug, "reply dropped: the requester stopped waiting",
+			"source", d.src.sourceName(), "id", d.ID, "correlation_id", d.CorrelationID)
+		return nil
+	}
+	return err
+}
+
+// HeaderReplyError is set, on the message [Delivery.ReplyError] sends, to
+// the error's text; the message's Body is the error itself.
+// [Broker.Request] turns such a reply into a [*ReplyError].
+const HeaderReplyError = "x-reply-error"
+
+// ReplyError answers this delivery's message with err instead of a reply:
+// the [Broker.Request] waiting for it returns a [*ReplyError] wrapping err,
+// so errors.Is and errors.As see err itself. A ReplyTo naming a queue,
+// topic or exchange gets a message whose Body is err and whose
+// [HeaderReplyError] header is err.Error(). ReplyError returns what Reply
+// returns, nil once the answer is on its way, so a handler may end with
+// `return d.ReplyError(ctx, err)` to ack a request it handled by refusing
+// it. A nil err returns an error wrapping ErrInvalid.
+func (d *Delivery) ReplyError(ctx context.Context, err error) error {
+	if err == nil {
+		return invalidf("ReplyError with a nil error")
+	}
+	return d.Reply(ctx, &Message{Body: err, Headers: Headers{HeaderReplyError: err.Error()}})
+}
+
+// ReplyError is the error [Broker.Request] returns when its request was
+// answered with an error instead of a reply: the consumer called
+// [Delivery.ReplyError], and Err is the error it passed; or the consumer
+// rejected the request (with [Delivery.Reject], a [Permanent] handler
+// error, or by reaching the queue's max deliveries), and Rejected is set
+// and Err is the handler's last error (nil after a plain Reject). It
+// unwraps to Err, and to ErrRejected when Rejected, so that errors.Is and
+// errors.As see the consumer's own errors.
+type ReplyError struct {
+	Err      error
+	Rejected bool
+}
+
+// Error says how the request was answered, and with what error.
+func (e *ReplyError) Error() string {
+	switch {
+	case e.Rejected && e.Err == nil:
+		return "herald: request rejected"
+	case e.Rejected:
+		return "herald: request rejected: " + errText(e.Err)
+	}
+	return "herald: request answered with an error: " + errText(e.Err)
+}
+
+// Unwrap returns Err, and ErrRejected when the request was rejected.
+func (e *ReplyError) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.Rejected {
+		errs = append(errs, ErrRejected)
+	}
+	return errs
 }
 
 // replyBoxes are the private destinations of the requests in flight.
@@ -79,12 +183,29 @@ type replyBoxes struct {
 	boxes map[string]*replyBox
 }
 
-// replyBox holds the one reply a request waits for. The first reply wins.
+// replyBox holds the one answer a request waits for: a reply or, when the
+// request was rejected, an error. The first answer wins.
 type replyBox struct {
 	name  string
-	done  chan struct{} // closed when reply is set
+	done  chan struct{} // closed when reply or err is set
 	mu    sync.Mutex
 	reply *Message
+	err   error
+}
+
+// answer returns what Request returns for the box's answer; done is closed.
+func (box *replyBox) answer() (*Message, error) {
+	switch {
+	case box.err != nil:
+		return nil, box.err
+	case box.reply.Headers[HeaderReplyError] != "":
+		err, ok := box.reply.Body.(error)
+		if !ok {
+			err = errors.New(box.reply.Headers[HeaderReplyError])
+		}
+		return nil, &ReplyError{Err: err}
+	}
+	return box.reply, nil
 }
 
 func (r *replyBoxes) open() *replyBox {
@@ -124,13 +245,32 @@ func (r *replyBoxes) len() int {
 func (box *replyBox) kind() string { return "reply destination" }
 
 func (box *replyBox) put(_ context.Context, m *Message, _ bool) error {
+	box.set(m, nil)
+	return nil
+}
+
+func (box *replyBox) set(m *Message, err error) {
 	box.mu.Lock()
-	if box.reply == nil {
-		box.reply = m
+	if box.reply == nil && box.err == nil {
+		box.reply, box.err = m, err
 		close(box.done)
 	}
 	box.mu.Unlock()
-	return nil
+}
+
+// rejected tells the request waiting at the reply destination name, if it
+// is one of Request's and is still waiting, that its request was rejected
+// because of cause.
+func (r *replyBoxes) rejected(name string, cause error) {
+	d, ok := r.lookup(name)
+	if !ok {
+		return
+	}
+	var perm *PermanentError
+	if errors.As(cause, &perm) {
+		cause = perm.Err
+	}
+	d.(*replyBox).set(nil, &ReplyError{Err: cause, Rejected: true})
 }
 
 // responders reports whether a Consume is running on the queue or a

@@ -173,8 +173,12 @@ func TestReplyErrors(t *testing.T) {
 	}
 	q.Publish(ctx, &Message{ReplyTo: replyPrefix + "gone"})
 	d = receiveOrFail(t, q)
-	if err := d.Reply(ctx, NewMessage(1)); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Reply to a requester that left = %v, want ErrNotFound", err)
+	if err := d.Reply(ctx, NewMessage(1)); err != nil {
+		t.Fatalf("Reply to a requester that left = %v, want nil: the reply is dropped", err)
+	}
+	q.Publish(ctx, &Message{ReplyTo: "undeclared"})
+	if err := receiveOrFail(t, q).Reply(ctx, NewMessage(1)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Reply to an undeclared ReplyTo = %v, want ErrNotFound", err)
 	}
 	if err := d.Reply(ctx, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Reply(nil) = %v, want ErrInvalid", err)

@@ -62,7 +62,7 @@ func TestSubscriptionPrefetchStopGivesBackWhatItHeld(t *testing.T) {
 	}()
 	<-handling
 	// The consumer holds 1 in its handler and claimed 2 to 8 ahead.
-	wantSubStats(t, s, SubscriptionStats{Delivered: 8, Unacked: 8, Lag: 12})
+	wantSubStats(t, s, SubscriptionStats{Delivered: 8, Unacked: 8, Lag: 12, Consumers: 1})
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("Consume = %v, want context.Canceled", err)

@@ -64,6 +64,9 @@ type SubscriptionStats struct {
 	Lag              uint64 // messages published and not yet read
 	Unacked          int
 	Delayed          int // nacked, waiting out their back-off or ready again
+	// Consumers counts the handler goroutines of the Consume calls running
+	// on the subscription (for a group member, on the whole group).
+	Consumers int
 }
 
 // Stats returns a snapshot of the subscription's counters.
@@ -87,6 +90,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Lag:              s.lag(),
 		Unacked:          int(delivered - acked - nacked - rejected),
 		Delayed:          s.delayed + s.retries.Len(),
+		Consumers:        len(s.settles.workers),
 	}
 }
 

@@ -79,6 +79,7 @@ type TopicStats struct {
 	Retained      int    // messages in the ring (a replay skips those past the max age)
 	Subscriptions int    // plain subscriptions
 	Groups        int    // subscription groups
+	Subscribers   int    // open subscriptions: the plain ones and every group's members
 }
 
 func newTopic(b *Broker, name string, cfg topicConfig) *Topic {
@@ -118,7 +119,7 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 			}
 			return nil
 		},
-		func(map[string]destination) (*Topic, error) { return newTopic(b, name, cfg), nil })
+		func() (*Topic, error) { return newTopic(b, name, cfg), nil })
 }
 
 func (t *Topic) kind() string { return "topic" }
@@ -139,6 +140,10 @@ func (t *Topic) Stats() TopicStats {
 		Retained:      int(min(t.published, t.size())),
 		Subscriptions: len(*t.subs.Load()),
 		Groups:        len(*t.groups.Load()),
+	}
+	s.Subscribers = s.Subscriptions
+	for _, g := range *t.groups.Load() {
+		s.Subscribers += int(g.members.Load())
 	}
 	t.wmu.Unlock()
 	return s

@@ -975,14 +975,14 @@ func TestTopicStats(t *testing.T) {
 	subscribeOrFail(t, tp, WithGroup("g"))
 	subscribeOrFail(t, tp, WithGroup("h"))
 	publishInts(t, tp, 1, 3)
-	want := TopicStats{Published: 3, Retained: 3, Subscriptions: 2, Groups: 2}
+	want := TopicStats{Published: 3, Retained: 3, Subscriptions: 2, Groups: 2, Subscribers: 5}
 	if st := tp.Stats(); st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	a.Close()
 	a.Close()
 	g1.Close()
-	want.Subscriptions = 1
+	want.Subscriptions, want.Subscribers = 1, 3
 	if st := tp.Stats(); st != want {
 		t.Fatalf("after closing a subscription and a member: %+v, want %+v", st, want)
 	}

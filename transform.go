@@ -2,7 +2,6 @@ package herald
 
 import (
 	"fmt"
-	"reflect"
 )
 
 // Transform turns a message into the one a destination or consumer wants,
@@ -37,7 +36,9 @@ type TransformOption interface {
 // or an exchange binding to a queue or topic (run as the exchange routes
 // to that destination; when several bindings lead to one destination, the
 // earliest one's transform applies). Default: none. Given twice, the last
-// wins. A queue declared again must be given the same function.
+// wins. Functions cannot be compared, so declaring a queue again, or
+// binding (dest, key) again, where either declaration has a transform, is
+// ErrExists: use [Broker.LookupQueue] to get a queue declared with one.
 func WithTransform(fn Transform) TransformOption { return transformOption(fn) }
 
 type transformOption Transform
@@ -45,15 +46,6 @@ type transformOption Transform
 func (o transformOption) applyQueue(c *queueConfig)         { c.transform = Transform(o) }
 func (o transformOption) applySubscribe(c *subscribeConfig) { c.transform = Transform(o) }
 func (o transformOption) applyBind(c *bindConfig)           { c.transform = Transform(o) }
-
-// sameTransform reports whether a and b are the same function (closures of
-// one function literal count as the same).
-func sameTransform(a, b Transform) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
-}
 
 // transform runs fn on m, turning a failure, a panic or a nil result into
 // an error wrapping ErrTransform.

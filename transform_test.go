@@ -47,12 +47,16 @@ func TestQueueTransformAtPublish(t *testing.T) {
 	if s := q.Stats(); s.Published != 1 {
 		t.Fatalf("published %d, want 1", s.Published)
 	}
-	// Redeclaring needs the same transform.
-	if again, err := b.Queue("orders", WithTransform(upgrade)); err != nil || again != q {
-		t.Fatalf("redeclare with the same transform: %v", err)
+	// Functions cannot be compared: a queue with a transform is looked up,
+	// not declared again.
+	if _, err := b.Queue("orders", WithTransform(upgrade)); !errors.Is(err, ErrExists) {
+		t.Fatalf("redeclare with the same transform = %v, want ErrExists", err)
 	}
 	if _, err := b.Queue("orders"); !errors.Is(err, ErrExists) {
 		t.Fatalf("redeclare without the transform = %v, want ErrExists", err)
+	}
+	if again, err := b.LookupQueue("orders"); err != nil || again != q {
+		t.Fatalf("LookupQueue = %v, %v; want the queue", again, err)
 	}
 }
 

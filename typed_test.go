@@ -87,7 +87,7 @@ func TestTypedDirectBody(t *testing.T) {
 	if fmt.Sprint(got) != "[order 1 order 2 order 3]" || got[2].Total != 1.5 {
 		t.Fatalf("handled %+v, want orders 1, 2, 3 in order", got)
 	}
-	wantStats(t, q, QueueStats{Published: 3, Delivered: 3, Acked: 3})
+	wantStats(t, q, QueueStats{Published: 3, Delivered: 3, Acked: 3, Consumers: 1})
 }
 
 func TestTypedJSONBody(t *testing.T) {
@@ -107,7 +107,7 @@ func TestTypedJSONBody(t *testing.T) {
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Fatalf("handled %+v, want %+v", got, want)
 	}
-	wantStats(t, q, QueueStats{Published: 3, Delivered: 3, Acked: 3})
+	wantStats(t, q, QueueStats{Published: 3, Delivered: 3, Acked: 3, Consumers: 1})
 }
 
 func TestTypedWrongTypeDeadLetters(t *testing.T) {
@@ -140,7 +140,7 @@ func TestTypedWrongTypeDeadLetters(t *testing.T) {
 	if calls != 0 {
 		t.Fatalf("handler called %d times with a string body, want 0", calls)
 	}
-	wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1})
+	wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1, Consumers: 1})
 }
 
 // A body a typed handler cannot use is rejected with an error naming both
@@ -337,7 +337,7 @@ func TestTypedDelivery(t *testing.T) {
 	if d.Body != (typedOrder{ID: 3}) || d.Headers[HeaderDeathReason] != ReasonRejected {
 		t.Fatalf("dead letter %v %v", d.Body, d.Headers)
 	}
-	wantStats(t, q, QueueStats{Published: 3, Delivered: 4, Acked: 2, Nacked: 1, Rejected: 1, DeadLettered: 1})
+	wantStats(t, q, QueueStats{Published: 3, Delivered: 4, Acked: 2, Nacked: 1, Rejected: 1, DeadLettered: 1, Consumers: 1})
 }
 
 func TestTypedNilHandler(t *testing.T) {

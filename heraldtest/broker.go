@@ -11,14 +11,26 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald"
+	"github.com/heraldmq/herald/internal/glabel"
 	"github.com/heraldmq/herald/internal/leak"
 )
 
 // DefaultSettleTimeout is how long [Settle], and the [FailOnUnsettled]
 // check, wait for a broker to go idle unless [WithSettleTimeout] says
-// otherwise. Inside a testing/synctest bubble it is fake time, so a stuck
-// flow fails at once.
+// otherwise, outside a testing/synctest bubble.
 const DefaultSettleTimeout = 5 * time.Second
+
+// DefaultBubbleSettleTimeout is the default wait of [Settle] and the
+// [FailOnUnsettled] check inside a testing/synctest bubble. Time there is
+// fake: waiting an hour costs no real time, so flows with long back-offs
+// settle, and a stuck flow still fails at once, as soon as every goroutine
+// of the bubble is blocked.
+const DefaultBubbleSettleTimeout = time.Hour
+
+// inBubble reports whether the caller runs in a testing/synctest bubble,
+// whose fake clock starts at midnight UTC on 2000-01-01 (as package
+// testing/synctest documents), years before any real clock.
+func inBubble() bool { return time.Now().Before(time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // leakTimeout bounds how long NewBroker's cleanup waits for herald's
 // goroutines to exit after Close; a stopped broker's go in microseconds.
@@ -30,8 +42,20 @@ type Option interface{ apply(*config) }
 type config struct {
 	failOnUnsettled bool
 	leakCheck       bool
-	settleTimeout   time.Duration
+	settleTimeout   time.Duration // 0: the default for where the wait runs
+	settleSet       bool
 	brokerOpts      []herald.Option
+}
+
+// settleWait returns how long to wait for the broker to settle, now.
+func (c *config) settleWait() time.Duration {
+	switch {
+	case c.settleTimeout > 0:
+		return c.settleTimeout
+	case inBubble():
+		return DefaultBubbleSettleTimeout
+	}
+	return DefaultSettleTimeout
 }
 
 type optionFunc func(*config)
@@ -50,19 +74,23 @@ func FailOnUnsettled() Option {
 	return optionFunc(func(c *config) { c.failOnUnsettled = true })
 }
 
-// NoLeakCheck turns off the check, at cleanup, that no goroutine of herald
-// is left running. The check sees every goroutine of the process, so
-// turn it off in tests that run brokers in parallel (t.Parallel), whose
-// goroutines it cannot tell apart. Default: on.
+// NoLeakCheck turns off the check, at cleanup, that no goroutine of the
+// broker is left running. The check tells the broker's goroutines from
+// those of brokers that other tests run in parallel (t.Parallel), so it
+// is needed only where a failure says so: while no other broker made by
+// NewBroker is open, the check also counts goroutines that run herald's
+// code for no broker in particular, which may be those of a parallel test
+// that made its broker with herald.New. Default: on.
 func NoLeakCheck() Option {
 	return optionFunc(func(c *config) { c.leakCheck = false })
 }
 
 // WithSettleTimeout sets how long [Settle] and the [FailOnUnsettled] check
-// wait for this broker to go idle. Default [DefaultSettleTimeout]; d must
-// be positive. Given twice, the last wins.
+// wait for this broker to go idle. Default [DefaultSettleTimeout], or
+// [DefaultBubbleSettleTimeout] inside a testing/synctest bubble; d must be
+// positive. Given twice, the last wins.
 func WithSettleTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.settleTimeout = d })
+	return optionFunc(func(c *config) { c.settleTimeout, c.settleSet = d, true })
 }
 
 // WithBrokerOptions passes opts to herald.New. Given twice, the options
@@ -72,8 +100,9 @@ func WithBrokerOptions(opts ...herald.Option) Option {
 }
 
 // NewBroker returns a new broker that is closed when the test ends, after
-// which the test fails if any goroutine of herald (or of code in herald's
-// module) is still running. Taps made with [Tap] on it record until then.
+// which the test fails if a goroutine of the broker (one running herald's
+// code for it) is still running; brokers of tests running in parallel do
+// not count. Taps made with [Tap] on it record until then.
 //
 // Cleanup runs in this order: the [FailOnUnsettled] check, if asked for;
 // Close; waiting for the broker's taps to stop; the leak check (see
@@ -84,14 +113,14 @@ func WithBrokerOptions(opts ...herald.Option) Option {
 // once.
 func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 	t.Helper()
-	cfg := config{leakCheck: true, settleTimeout: DefaultSettleTimeout}
+	cfg := config{leakCheck: true}
 	for _, o := range opts {
 		if o == nil {
 			t.Fatalf("heraldtest.NewBroker: nil option")
 		}
 		o.apply(&cfg)
 	}
-	if cfg.settleTimeout <= 0 {
+	if cfg.settleSet && cfg.settleTimeout <= 0 {
 		t.Fatalf("heraldtest.NewBroker: settle timeout %v, want a positive duration", cfg.settleTimeout)
 	}
 	b := herald.New(cfg.brokerOpts...)
@@ -100,19 +129,52 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 	t.Cleanup(func() {
 		defer brokers.Delete(b)
 		if cfg.failOnUnsettled && !t.Failed() {
-			if err := waitIdle(b, cfg.settleTimeout); err != nil && !errors.Is(err, herald.ErrClosed) {
+			if err := waitIdle(b, cfg.settleWait()); err != nil && !errors.Is(err, herald.ErrClosed) {
 				t.Errorf("heraldtest: messages left unsettled at the end of the test (%v);%s", err, report(b, st))
 			}
 		}
 		b.Close()
 		st.waitTaps()
 		if cfg.leakCheck {
-			if leaked := leak.Find(leakTimeout); len(leaked) > 0 {
-				t.Error(leak.Report(leaked))
-			}
+			checkLeaks(t, b)
 		}
 	})
 	return b
+}
+
+// checkLeaks fails t if a goroutine of b's is still running. herald labels
+// the goroutines that run for a broker (see runtime/pprof), so the check
+// sees b's own and not those of brokers that tests running in parallel use.
+// Goroutines running herald's code for no broker in particular (calls in
+// progress on goroutines herald did not start) count too while b is the
+// only broker heraldtest knows of, since they cannot be told apart.
+func checkLeaks(t testing.TB, b *herald.Broker) {
+	scope := leak.Scope{Broker: glabel.Of(b), Unlabeled: onlyBroker(b)}
+	leaked := leak.FindIn(scope, leakTimeout)
+	if len(leaked) == 0 {
+		return
+	}
+	msg := leak.Report(leaked)
+	for _, r := range leaked {
+		if !strings.Contains(r, "# labels: ") {
+			msg += "\n\nSome of these goroutines carry no broker's label, so they may be another test's: " +
+				"one that runs herald in parallel with this one without heraldtest.NewBroker. " +
+				"If so, turn this check off with heraldtest.NoLeakCheck()."
+			break
+		}
+	}
+	t.Error(msg)
+}
+
+// onlyBroker reports whether b is the only broker heraldtest knows of
+// (made by NewBroker or tapped) that is still open.
+func onlyBroker(b *herald.Broker) bool {
+	only := true
+	brokers.Range(func(k, _ any) bool {
+		only = k == b
+		return only
+	})
+	return only
 }
 
 // Settle waits until b is idle: no message ready, unacked, backing off or
@@ -122,7 +184,8 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 // asserted. Call it after the publishes that start the flow have returned.
 //
 // If b is not idle within the settle timeout ([WithSettleTimeout], default
-// [DefaultSettleTimeout]), or is closed, Settle fails the test with
+// [DefaultSettleTimeout], or [DefaultBubbleSettleTimeout] in a
+// testing/synctest bubble), or is closed, Settle fails the test with
 // t.Fatalf. After a timeout it lists, one line each, every queue that
 // still holds a message, with how many are ready, unacked, delayed (backing
 // off) and scheduled; every topic that may, with its plain subscriptions
@@ -131,10 +194,11 @@ func NewBroker(t testing.TB, opts ...Option) *herald.Broker {
 func Settle(t testing.TB, b *herald.Broker) {
 	t.Helper()
 	st := stateOf(b)
-	d := DefaultSettleTimeout
+	var cfg config
 	if st != nil {
-		d = st.cfg.settleTimeout
+		cfg = st.cfg
 	}
+	d := cfg.settleWait()
 	err := waitIdle(b, d)
 	switch {
 	case err == nil:
@@ -194,7 +258,7 @@ const ownPrefix = "heraldtest."
 
 // report describes, for a failure message that it ends, what keeps b from
 // going idle: one line for each queue that holds a message, with its
-// counts, and for each topic that may (herald shows a topic's counters,
+// counts and how many handler goroutines consume it, and for each topic that may (herald shows a topic's counters,
 // not how far each of its subscriptions and groups has got); then what
 // each tap holds. st may be nil. heraldtest's own queues are left to the
 // tap lines.
@@ -221,8 +285,8 @@ func report(b *herald.Broker, st *brokerState) string {
 		if q, err := b.LookupQueue(name); err == nil {
 			s := q.Stats()
 			if s.Ready+s.Unacked+s.Delayed+s.Scheduled > 0 {
-				lines = append(lines, fmt.Sprintf("queue %q: %d ready, %d unacked, %d delayed, %d scheduled",
-					name, s.Ready, s.Unacked, s.Delayed, s.Scheduled))
+				lines = append(lines, fmt.Sprintf("queue %q: %d ready, %d unacked, %d delayed, %d scheduled; %s",
+					name, s.Ready, s.Unacked, s.Delayed, s.Scheduled, consumers(s.Consumers)))
 			}
 			continue
 		}
@@ -253,6 +317,16 @@ func report(b *herald.Broker, st *brokerState) string {
 		}
 	}
 	return sb.String()
+}
+
+// consumers says how many handler goroutines consume a queue; "no
+// consumer" is the usual reason a queue (a dead-letter queue nobody reads)
+// does not settle.
+func consumers(n int) string {
+	if n == 0 {
+		return "no consumer"
+	}
+	return count(n, "consumer")
 }
 
 // count returns n and noun, plural unless n is 1: "2 groups".

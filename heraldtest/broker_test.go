@@ -77,15 +77,15 @@ func TestFailOnUnsettled(t *testing.T) {
 		// "events" is read to the end by the tap, its only subscription, so
 		// it holds nothing.
 		want := "heraldtest: messages left unsettled at the end of the test (context deadline exceeded); what holds it up:\n" +
-			"\tqueue \"orders.dead\": 1 ready, 0 unacked, 0 delayed, 0 scheduled\n" +
+			"\tqueue \"orders.dead\": 1 ready, 0 unacked, 0 delayed, 0 scheduled; no consumer\n" +
 			"taps:\n" +
 			"\ttopic \"events\": 1 recorded; tap subscription: 0 unread, 0 unacked"
 		if got := f.output(); got != want {
 			t.Errorf("reported:\n%s\nwant:\n%s", got, want)
 		}
 		// The fake test's cleanup (the leak check) may add a moment after.
-		if d := time.Since(start); d < heraldtest.DefaultSettleTimeout || d > heraldtest.DefaultSettleTimeout+time.Second {
-			t.Errorf("the check waited %v, want the default settle timeout", d)
+		if d := time.Since(start); d < heraldtest.DefaultBubbleSettleTimeout || d > heraldtest.DefaultBubbleSettleTimeout+time.Second {
+			t.Errorf("the check waited %v, want the default settle timeout in a bubble", d)
 		}
 	})
 }
@@ -144,7 +144,7 @@ func TestSettleReportsWhatHoldsTheBroker(t *testing.T) {
 		got := f.output()
 		// The tap's own queue, "heraldtest.tap.N", is listed with the tap.
 		want := "heraldtest.Settle: the broker did not go idle within 1m0s; what holds it up:\n" +
-			"\tqueue \"audit\": 1 ready, 0 unacked, 0 delayed, 0 scheduled\n" +
+			"\tqueue \"audit\": 1 ready, 0 unacked, 0 delayed, 0 scheduled; no consumer\n" +
 			"taps:\n" +
 			"\ttopic exchange \"events\": 1 recorded; tap queue \"heraldtest.tap."
 		if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, `": 0 ready, 0 unacked`) {
@@ -198,10 +198,10 @@ func TestSettleReportListsEachHolder(t *testing.T) {
 		})
 		want := "heraldtest.Settle: the broker did not go idle within 1m0s; what holds it up:\n" +
 			"\ttopic \"alerts\": 1 published; 2 plain subscriptions, 0 groups, whose backlogs are not visible\n" +
-			"\tqueue \"later\": 1 ready, 0 unacked, 0 delayed, 1 scheduled\n" +
+			"\tqueue \"later\": 1 ready, 0 unacked, 0 delayed, 1 scheduled; no consumer\n" +
 			"\ttopic \"prices\": 1 published; 0 plain subscriptions, 1 group, whose backlogs are not visible\n" +
-			"\tqueue \"retrying\": 0 ready, 0 unacked, 1 delayed, 0 scheduled\n" +
-			"\tqueue \"stuck\": 0 ready, 1 unacked, 0 delayed, 0 scheduled\n" +
+			"\tqueue \"retrying\": 0 ready, 0 unacked, 1 delayed, 0 scheduled; 1 consumer\n" +
+			"\tqueue \"stuck\": 0 ready, 1 unacked, 0 delayed, 0 scheduled; 1 consumer\n" +
 			"taps:\n" +
 			"\ttopic \"news\": 1 recorded; tap subscription: 0 unread, 0 unacked\n" +
 			"\ttopic \"prices\": 1 recorded; tap subscription: 0 unread, 0 unacked"
@@ -220,8 +220,8 @@ func TestSettleReportOnPlainBroker(t *testing.T) {
 		mustOK(t, b.Publish(context.Background(), "jobs", herald.NewMessage(1)))
 		mustOK(t, b.Publish(context.Background(), "jobs", herald.NewMessage(2)))
 		f := runFake(t, func(ft testing.TB) { heraldtest.Settle(ft, b) })
-		want := "heraldtest.Settle: the broker did not go idle within 5s; what holds it up:\n" +
-			"\tqueue \"jobs\": 2 ready, 0 unacked, 0 delayed, 0 scheduled"
+		want := "heraldtest.Settle: the broker did not go idle within 1h0m0s; what holds it up:\n" +
+			"\tqueue \"jobs\": 2 ready, 0 unacked, 0 delayed, 0 scheduled; no consumer"
 		if got := f.output(); got != want {
 			t.Errorf("reported:\n%s\nwant:\n%s", got, want)
 		}

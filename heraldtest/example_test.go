@@ -207,5 +207,5 @@ func ExampleFailOnUnsettled() {
 	// Output:
 	// --- FAIL
 	// heraldtest: messages left unsettled at the end of the test (context deadline exceeded); what holds it up:
-	//	queue "jobs.dead": 1 ready, 0 unacked, 0 delayed, 0 scheduled
+	//	queue "jobs.dead": 1 ready, 0 unacked, 0 delayed, 0 scheduled; no consumer
 }

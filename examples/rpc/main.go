@@ -1,7 +1,10 @@
 // rpc shows request-reply over herald: a pricing service consumes a queue
-// with several handlers and answers each request with Delivery.Reply;
-// callers use Broker.Request, which waits for their own reply only, and
-// learn at once when no service is running (herald.ErrNoResponders).
+// with several handlers and answers each request with Delivery.Reply, or
+// with Delivery.ReplyError when it has no answer; callers use
+// Broker.Request, which waits for their own reply only, learn at once when
+// no service is running (herald.ErrNoResponders), and give each request a
+// deadline, which the request carries as its TTL so that the service never
+// handles a request whose caller has given up.
 package main
 
 import (
@@ -29,6 +32,8 @@ type quote struct {
 
 var prices = map[string]float64{"apple": 0.5, "pear": 0.75, "plum": 0.3}
 
+var errNoPrice = errors.New("no price")
+
 func main() {
 	b := herald.New()
 	defer b.Close()
@@ -49,11 +54,19 @@ func main() {
 	go func() {
 		close(ready)
 		served <- q.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
-			req := d.Body.(quoteRequest)
+			req, ok := d.Body.(quoteRequest)
+			if !ok {
+				// Not a request this service understands: reject it, which
+				// ends the caller's Request at once with herald.ErrRejected.
+				return herald.Permanent(fmt.Errorf("unexpected body %T", d.Body))
+			}
 			price, ok := prices[req.Item]
 			if !ok {
-				return herald.Permanent(fmt.Errorf("no price for %q", req.Item))
+				// An answer, not a failure: nil, so the request is acked.
+				return d.ReplyError(ctx, fmt.Errorf("%q: %w", req.Item, errNoPrice))
 			}
+			// If the caller has given up, Reply drops the reply and returns
+			// nil: the request is acked, not handled again.
 			return d.Reply(ctx, herald.NewMessage(quote{req.Item, price * float64(req.Qty)}))
 		}, herald.WithConcurrency(4))
 	}()
@@ -71,19 +84,27 @@ func main() {
 		runtime.Gosched()
 	}
 
-	// Concurrent callers each get their own answer.
+	// Concurrent callers each get their own answer, within a second.
 	var mu sync.Mutex
 	var lines []string
 	var wg sync.WaitGroup
-	for i, item := range []string{"apple", "pear", "plum", "apple"} {
+	for i, item := range []string{"apple", "pear", "plum", "apple", "kiwi"} {
 		wg.Go(func() {
-			reply, err := b.Request(ctx, "pricing", herald.NewMessage(quoteRequest{item, 10 * (i + 1)}))
-			if err != nil {
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			reply, err := b.Request(rctx, "pricing", herald.NewMessage(quoteRequest{item, 10 * (i + 1)}))
+			var line string
+			switch {
+			case errors.Is(err, errNoPrice):
+				line = fmt.Sprintf("%d x %s: %v", 10*(i+1), item, err)
+			case err != nil:
 				log.Fatal(err)
+			default:
+				q := reply.Body.(quote)
+				line = fmt.Sprintf("%d x %s = %.2f", 10*(i+1), q.Item, q.Total)
 			}
-			q := reply.Body.(quote)
 			mu.Lock()
-			lines = append(lines, fmt.Sprintf("%d x %s = %.2f", 10*(i+1), q.Item, q.Total))
+			lines = append(lines, line)
 			mu.Unlock()
 		})
 	}
@@ -92,6 +113,11 @@ func main() {
 	for _, l := range lines {
 		fmt.Println(l)
 	}
+
+	// A request the service cannot read is rejected: Request returns at
+	// once rather than at its deadline.
+	_, err = b.Request(ctx, "pricing", herald.NewMessage("a plain string"))
+	fmt.Println("rejected:", errors.Is(err, herald.ErrRejected), err)
 
 	if err := b.Shutdown(ctx); err != nil {
 		log.Fatal(err)

@@ -11,8 +11,9 @@
 // one word and "#" matches zero or more words. Hence "#" matches every key,
 // "" included, while "*" never matches "", and the empty pattern "" matches
 // only the empty key. Unlike RabbitMQ, which accepts any binding key, herald
-// rejects patterns it could only have been given by mistake: empty words, and
-// words that mix a wildcard with other characters (see [ValidatePattern]).
+// rejects patterns it could only have been given by mistake: empty words,
+// words that mix a wildcard with other characters, and words that hold a
+// space or a control character (see [ValidatePattern]).
 //
 // [MatchPattern] is the obviously-correct reference; [Trie] is what an
 // exchange routes with, and [Cache] memoizes its answers per key.
@@ -22,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrBadPattern is wrapped by every error [ValidatePattern] returns, so
@@ -43,6 +46,11 @@ func ValidatePattern(p string) error {
 		case len(w) > 1 && strings.ContainsAny(w, "*#"):
 			return fmt.Errorf("%w %q: word %q at position %d mixes a wildcard with other characters",
 				ErrBadPattern, p, w, start)
+		}
+		if i := strings.IndexFunc(w, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(w[i:])
+			return fmt.Errorf("%w %q: word %q at position %d holds %q, a space or control character",
+				ErrBadPattern, p, w, start, r)
 		}
 		if next > len(p) {
 			return nil

@@ -111,7 +111,7 @@ func TestMatchPatternMalformedMatchesNothing(t *testing.T) {
 }
 
 func TestValidatePattern(t *testing.T) {
-	valid := []string{"", "a", "*", "#", "a.b", "#.#", "a.*.#", "*.*", "é.ü", "a-b_c:d", "a b", "#.a.#"}
+	valid := []string{"", "a", "*", "#", "a.b", "#.#", "a.*.#", "*.*", "é.ü", "a-b_c:d", "#.a.#"}
 	for _, p := range valid {
 		if err := ValidatePattern(p); err != nil {
 			t.Errorf("ValidatePattern(%q) = %v, want nil", p, err)
@@ -130,6 +130,9 @@ func TestValidatePattern(t *testing.T) {
 		{"**", `word "**" at position 0 mixes`},
 		{"#*", `word "#*" at position 0 mixes`},
 		{"a.b*c.d", `word "b*c" at position 2 mixes`},
+		{"a b", `word "a b" at position 0 holds ' ', a space`},
+		{"x.a\tb", `word "a\tb" at position 2 holds '\t'`},
+		{"a.\u00a0", `holds '\u00a0'`},
 	}
 	for _, c := range invalid {
 		err := ValidatePattern(c.pattern)

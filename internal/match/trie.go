@@ -1,84 +1,148 @@
 package match
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 )
 
-// Trie matches routing keys against a fixed set of topic patterns. It is
-// immutable once built, so any number of goroutines may call Match at once
-// without locking; an exchange publishes a new Trie to change its bindings.
-// A nil *Trie matches nothing.
+// Trie matches routing keys against a set of topic patterns that [Trie.Add]
+// and [Trie.Remove] change one at a time, each in time proportional to the
+// pattern's words, so that binding n patterns costs O(n), not O(n²) as
+// rebuilding on every change would. It is safe for concurrent use: Match
+// calls share a read lock and run in parallel; Add and Remove hold the
+// write lock briefly. A nil *Trie matches nothing.
 type Trie[V comparable] struct {
+	mu    sync.RWMutex
 	root  *node
-	vals  []V // distinct bound values; nodes refer to them by index
-	nhash int // number of nodes reached by a '#' edge
+	bound map[binding[V]]struct{}
+	ids   map[V]int32 // bound values' ids; nodes refer to values by id
+	vals  []V         // by id; the zero V for a free id
+	order []uint64    // by id: the value's place in the order values were first added
+	refs  []int32     // by id: patterns bound to the value
+	free  []int32     // ids to reuse
+	seq   uint64      // the next order
+	nhash int         // '#' node ids handed out
+	hfree []int       // '#' node ids to reuse
 }
 
 // node is one word position in the patterns. Values live in the Trie, not in
-// the node, so that matching can de-duplicate them by index in O(1).
+// the node, so that matching can de-duplicate them by id in O(1).
 type node struct {
 	lit    map[string]*node
 	star   *node
 	hash   *node
 	hashID int     // index into scratch.hash; only for nodes a '#' leads to
-	vals   []int32 // indexes into Trie.vals of patterns that end here
+	vals   []int32 // ids of the values of the patterns that end here
 }
 
-// binding is one (pattern, value) pair given to a Builder.
+func (n *node) empty() bool {
+	return len(n.vals) == 0 && len(n.lit) == 0 && n.star == nil && n.hash == nil
+}
+
+// binding is one (pattern, value) pair.
 type binding[V comparable] struct {
 	pattern string
 	v       V
 }
 
-// Builder collects bindings for a Trie. It is not safe for concurrent use.
-// The zero value is ready to use.
-type Builder[V comparable] struct {
-	list []binding[V]
-	seen map[binding[V]]struct{}
+// NewTrie returns a Trie with no patterns.
+func NewTrie[V comparable]() *Trie[V] {
+	return &Trie[V]{root: &node{}, bound: map[binding[V]]struct{}{}, ids: map[V]int32{}}
 }
-
-// NewBuilder returns an empty Builder.
-func NewBuilder[V comparable]() *Builder[V] { return &Builder[V]{} }
 
 // Add binds v to pattern, or returns the [ValidatePattern] error and changes
 // nothing. Binding the same value to the same pattern twice is one binding,
 // as in AMQP where a repeated queue.bind is a no-op.
-func (b *Builder[V]) Add(pattern string, v V) error {
+func (t *Trie[V]) Add(pattern string, v V) error {
 	if err := ValidatePattern(pattern); err != nil {
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	k := binding[V]{pattern, v}
-	if _, dup := b.seen[k]; dup {
+	if _, dup := t.bound[k]; dup {
 		return nil
 	}
-	if b.seen == nil {
-		b.seen = make(map[binding[V]]struct{})
+	t.bound[k] = struct{}{}
+	n := t.root
+	for _, w := range split(pattern) {
+		n = t.child(n, w)
 	}
-	b.seen[k] = struct{}{}
-	b.list = append(b.list, k)
+	id, ok := t.ids[v]
+	if !ok {
+		id = t.newID(v)
+	}
+	t.refs[id]++
+	n.vals = append(n.vals, id)
 	return nil
 }
 
-// Build returns a Trie of the bindings added so far. The Builder may go on
-// being used; later additions do not affect the returned Trie.
-func (b *Builder[V]) Build() *Trie[V] {
-	t := &Trie[V]{root: &node{}}
-	index := make(map[V]int32, len(b.list))
-	for _, bd := range b.list {
-		n := t.root
-		for _, w := range split(bd.pattern) {
-			n = t.child(n, w)
-		}
-		id, ok := index[bd.v]
-		if !ok {
-			id = int32(len(t.vals))
-			index[bd.v] = id
-			t.vals = append(t.vals, bd.v)
-		}
-		n.vals = append(n.vals, id)
+// newID gives v an id, placed after every value bound so far.
+func (t *Trie[V]) newID(v V) int32 {
+	var id int32
+	if n := len(t.free); n > 0 {
+		id, t.free = t.free[n-1], t.free[:n-1]
+		t.vals[id], t.order[id], t.refs[id] = v, t.seq, 0
+	} else {
+		id = int32(len(t.vals))
+		t.vals, t.order, t.refs = append(t.vals, v), append(t.order, t.seq), append(t.refs, 0)
 	}
-	return t
+	t.seq++
+	t.ids[v] = id
+	return id
+}
+
+// Remove unbinds v from pattern and reports whether it was bound. A value
+// bound again after its last pattern was removed comes after every value
+// bound meanwhile, as a new one would.
+func (t *Trie[V]) Remove(pattern string, v V) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := binding[V]{pattern, v}
+	if _, ok := t.bound[k]; !ok {
+		return false
+	}
+	delete(t.bound, k)
+	words := split(pattern)
+	path := make([]*node, 0, len(words)+1)
+	n := t.root
+	path = append(path, n)
+	for _, w := range words {
+		switch w {
+		case "*":
+			n = n.star
+		case "#":
+			n = n.hash
+		default:
+			n = n.lit[w]
+		}
+		path = append(path, n)
+	}
+	id := t.ids[v]
+	if i := slices.Index(n.vals, id); i >= 0 {
+		n.vals = slices.Delete(n.vals, i, i+1)
+	}
+	if t.refs[id]--; t.refs[id] == 0 {
+		delete(t.ids, v)
+		var zero V
+		t.vals[id] = zero
+		t.free = append(t.free, id)
+	}
+	// Prune the nodes the pattern alone kept.
+	for i := len(words); i > 0 && path[i].empty(); i-- {
+		parent, w := path[i-1], words[i-1]
+		switch w {
+		case "*":
+			parent.star = nil
+		case "#":
+			t.hfree = append(t.hfree, parent.hash.hashID)
+			parent.hash = nil
+		default:
+			delete(parent.lit, w)
+		}
+	}
+	return true
 }
 
 // child returns n's child for pattern word w, creating it if need be.
@@ -91,8 +155,7 @@ func (t *Trie[V]) child(n *node, w string) *node {
 		return n.star
 	case "#":
 		if n.hash == nil {
-			n.hash = &node{hashID: t.nhash}
-			t.nhash++
+			n.hash = &node{hashID: t.newHashID()}
 		}
 		return n.hash
 	}
@@ -105,6 +168,45 @@ func (t *Trie[V]) child(n *node, w string) *node {
 		n.lit[w] = c
 	}
 	return c
+}
+
+func (t *Trie[V]) newHashID() int {
+	if n := len(t.hfree); n > 0 {
+		id := t.hfree[n-1]
+		t.hfree = t.hfree[:n-1]
+		return id
+	}
+	t.nhash++
+	return t.nhash - 1
+}
+
+// Builder collects bindings for a Trie. It is not safe for concurrent use.
+// The zero value is ready to use.
+type Builder[V comparable] struct {
+	list []binding[V]
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder[V comparable]() *Builder[V] { return &Builder[V]{} }
+
+// Add binds v to pattern, or returns the [ValidatePattern] error and changes
+// nothing.
+func (b *Builder[V]) Add(pattern string, v V) error {
+	if err := ValidatePattern(pattern); err != nil {
+		return err
+	}
+	b.list = append(b.list, binding[V]{pattern, v})
+	return nil
+}
+
+// Build returns a Trie of the bindings added so far. The Builder may go on
+// being used; later additions do not affect the returned Trie.
+func (b *Builder[V]) Build() *Trie[V] {
+	t := NewTrie[V]()
+	for _, bd := range b.list {
+		t.Add(bd.pattern, bd.v) // validated by Builder.Add
+	}
+	return t
 }
 
 // scratch is the per-call state of Match, pooled so that a warm Match does
@@ -131,8 +233,8 @@ type matcher[V comparable] struct {
 // Match appends to dst every distinct value bound to a pattern that matches
 // key, and returns the extended slice. A value bound through several
 // matching patterns is appended once; values already in dst are not looked
-// at. Values come in the order they were first added to the Builder, so
-// that an exchange can promise to deliver in binding order whatever the
+// at. Values come in the order they were first added (see [Trie.Remove]),
+// so that an exchange can promise to deliver in binding order whatever the
 // shape of the patterns. Match does not allocate when dst has room for the
 // result.
 //
@@ -140,7 +242,12 @@ type matcher[V comparable] struct {
 // number of words in key, however many '#' the patterns hold, because each
 // (node, word position) state is visited at most once.
 func (t *Trie[V]) Match(key string, dst []V) []V {
-	if t == nil || len(t.vals) == 0 {
+	if t == nil {
+		return dst
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.ids) == 0 {
 		return dst
 	}
 	sc := scratchPool.Get().(*scratch)
@@ -151,8 +258,10 @@ func (t *Trie[V]) Match(key string, dst []V) []V {
 		start = 1 // "" is zero words: start past the end.
 	}
 	m.walk(t.root, start)
-	// Value indexes were assigned in first-Add order.
-	slices.Sort(sc.ids)
+	if len(sc.ids) > 1 {
+		order := t.order
+		slices.SortFunc(sc.ids, func(a, b int32) int { return cmp.Compare(order[a], order[b]) })
+	}
 	for _, id := range sc.ids {
 		dst = append(dst, t.vals[id])
 	}

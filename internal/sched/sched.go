@@ -9,6 +9,8 @@
 package sched
 
 import (
+	"context"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -17,7 +19,8 @@ import (
 // time, in due order (FIFO among equal times), from its own goroutine and
 // never while holding its lock, so fire may call At.
 type Scheduler[T any] struct {
-	fire func(T)
+	fire   func(T)
+	labels context.Context // pprof labels for the goroutine; nil: the starter's
 
 	mu      sync.Mutex
 	heap    []item[T]
@@ -51,6 +54,11 @@ func New[T any](fire func(T)) *Scheduler[T] {
 		exited: make(chan struct{}),
 	}
 }
+
+// SetLabels makes the scheduler's goroutine carry ctx's pprof labels (see
+// runtime/pprof.SetGoroutineLabels) rather than those of the goroutine
+// whose At starts it. Call it before the first At.
+func (s *Scheduler[T]) SetLabels(ctx context.Context) { s.labels = ctx }
 
 // At schedules v for due. It reports false, and drops v, after Close.
 func (s *Scheduler[T]) At(due time.Time, v T) bool {
@@ -108,6 +116,9 @@ func (s *Scheduler[T]) Stop() (started bool) {
 
 func (s *Scheduler[T]) run() {
 	defer close(s.exited)
+	if s.labels != nil {
+		pprof.SetGoroutineLabels(s.labels)
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var batch []T
