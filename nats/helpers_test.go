@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,13 +64,24 @@ func (s *testServer) stop() {
 
 func (s *testServer) url() string { return s.ns.ClientURL() }
 
+// leakChecked holds the tests whose first broker checks for leaks; see
+// newBroker.
+var leakChecked sync.Map
+
 // newBroker returns a broker closed when the test ends, after which the
 // test fails if a goroutine of herald, of the bridge or of the NATS client
-// is left: every test that makes one checks for leaks.
+// is left: every test that makes one checks for leaks. The check runs once
+// per test, in the cleanup of its first broker, which runs after every
+// later one's, so that no broker of the test is still open then.
 func newBroker(t testing.TB, opts ...herald.Option) *herald.Broker {
 	t.Helper()
 	b := herald.New(opts...)
+	if _, later := leakChecked.LoadOrStore(t, struct{}{}); later {
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
 	t.Cleanup(func() {
+		leakChecked.Delete(t)
 		b.Close()
 		if leaked := findLeaks(3 * time.Second); len(leaked) > 0 {
 			t.Errorf("%d goroutine(s) of herald or NATS left:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
