@@ -85,6 +85,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// No smooth scrolling: a click aimed at a button while the page
+		// still scrolls would land on whatever moved under it.
+		chromedp.Flag("force-prefers-reduced-motion", true),
 		// The page polls on a timer; a background tab must not slow it.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),

@@ -340,7 +340,9 @@
     $('#browser').hidden = false;
     $('#browser-name').textContent = kind + ' ' + name;
     $('#messages-pos').textContent = kind === 'topic' ? 'Seq' : '#';
-    loadMessages().then(() => scroll && $('#browser').scrollIntoView({ behavior: 'smooth', block: 'start' }));
+    // Smooth unless the reader asked for less motion.
+    const behavior = matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth';
+    loadMessages().then(() => scroll && $('#browser').scrollIntoView({ behavior, block: 'start' }));
   }
   $('#browser-close').addEventListener('click', () => {
     browsing = null;
