@@ -22,6 +22,11 @@
 // [WithPriorities], [WithDedup]); and [Broker.WaitIdle], on which package
 // heraldtest builds a harness for testing event flows.
 //
+// To see inside: [WithObserver] hears every publish, delivery and ending
+// (the nested modules otel and prometheus build on it); [Queue.Browse],
+// [Topic.Browse] and [Queue.Purge] inspect and empty without consuming;
+// package console serves all of it as a web page and a JSON API.
+//
 // A quick look:
 //
 //	b := herald.New()
