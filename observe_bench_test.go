@@ -17,64 +17,11 @@ func BenchmarkObserved(b *testing.B) {
 		Deliver: func(context.Context, DeliverInfo) {},
 		End:     func(EndInfo) {},
 	})
-	b.Run("Queue1to1/chan", func(b *testing.B) {
-		b.ReportAllocs()
-		ch := make(chan *Message, benchCapacity)
-		done := make(chan struct{})
-		go func() {
-			for range b.N {
-				<-ch
-			}
-			close(done)
-		}()
-		for range b.N {
-			ch <- &Message{Body: benchBody}
-		}
-		<-done
-	})
-	b.Run("Queue1to1/herald", func(b *testing.B) {
-		b.ReportAllocs()
-		br := New(trivial)
-		defer br.Close()
-		q, _ := br.Queue("bench", WithCapacity(benchCapacity))
-		done := make(chan struct{})
-		n := 0
-		stop := consumeN(b, q, func(ctx context.Context, d *Delivery) error {
-			if n++; n == b.N {
-				close(done)
-			}
-			return nil
-		})
-		defer stop()
-		ctx := context.Background()
-		for range b.N {
-			q.Publish(ctx, &Message{Body: benchBody})
-		}
-		<-done
-	})
+	b.Run("Queue1to1/chan", benchQueue1to1Chan)
+	b.Run("Queue1to1/herald", func(b *testing.B) { benchQueue1to1Herald(b, New(trivial)) })
 	const subs = 8
 	b.Run(fmt.Sprintf("TopicFanout/subs=%d/chan", subs), func(b *testing.B) { benchFanoutChan(b, subs) })
-	b.Run(fmt.Sprintf("TopicFanout/subs=%d/herald", subs), func(b *testing.B) {
-		b.ReportAllocs()
-		br := New(trivial)
-		defer br.Close()
-		t, _ := br.Topic("bench", WithCapacity(benchCapacity))
-		ss := make([]*Subscription, subs)
-		for i := range ss {
-			ss[i], _ = t.Subscribe()
-			defer consumeN(b, subSource{ss[i]}, ackAll)()
-		}
-		ctx := context.Background()
-		for range b.N {
-			t.Publish(ctx, &Message{Body: benchBody})
-		}
-		waitHandled(b, br, uint64(subs*b.N), func() (acked uint64) {
-			for _, s := range ss {
-				acked += s.Stats().Acked
-			}
-			return acked
-		})
-	})
+	b.Run(fmt.Sprintf("TopicFanout/subs=%d/herald", subs), func(b *testing.B) { benchFanoutHerald(b, New(trivial), subs) })
 }
 
 // BenchmarkObserverOverhead isolates what the hooks cost: one goroutine
