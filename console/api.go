@@ -39,37 +39,40 @@ func (h *handler) serveNames(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 func (h *handler) serveQueues(w http.ResponseWriter, r *http.Request, name string) {
-	if name != "" {
-		if _, err := h.b.LookupQueue(name); err != nil {
-			writeError(w, http.StatusNotFound, "%v", err)
-			return
-		}
+	if declared(w, name, h.b.LookupQueue) {
+		writeOneOrAll(w, name, h.collect().Queues, func(q queueView) string { return q.Name })
 	}
-	qs := h.collect().Queues
-	for _, q := range qs {
-		if q.Name == name {
-			writeJSON(w, http.StatusOK, q)
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, qs)
 }
 
 func (h *handler) serveTopics(w http.ResponseWriter, r *http.Request, name string) {
-	if name != "" {
-		if _, err := h.b.LookupTopic(name); err != nil {
-			writeError(w, http.StatusNotFound, "%v", err)
+	if declared(w, name, h.b.LookupTopic) {
+		writeOneOrAll(w, name, h.collect().Topics, func(t topicView) string { return t.Name })
+	}
+}
+
+// declared reports whether name is "" (every one is asked for) or is
+// declared as lookup's kind; if not, it answers 404.
+func declared[T any](w http.ResponseWriter, name string, lookup func(string) (T, error)) bool {
+	if name == "" {
+		return true
+	}
+	if _, err := lookup(name); err != nil {
+		writeError(w, http.StatusNotFound, "%v", err)
+		return false
+	}
+	return true
+}
+
+// writeOneOrAll answers with the view called name, or with every view when
+// none is (name is "").
+func writeOneOrAll[V any](w http.ResponseWriter, name string, all []V, nameOf func(V) string) {
+	for _, v := range all {
+		if nameOf(v) == name {
+			writeJSON(w, http.StatusOK, v)
 			return
 		}
 	}
-	ts := h.collect().Topics
-	for _, t := range ts {
-		if t.Name == name {
-			writeJSON(w, http.StatusOK, t)
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, ts)
+	writeJSON(w, http.StatusOK, all)
 }
 
 func (h *handler) serveExchanges(w http.ResponseWriter, r *http.Request, name string) {
