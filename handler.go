@@ -243,9 +243,10 @@ func (r *deliveryRing) init(owner *handout) {
 }
 
 // next returns the delivery to hand out next: the ring's next one, or,
-// once a handler has used a delivery after returning, a new one.
+// once a handler has used a delivery after returning or under the race
+// detector, a new one.
 func (r *deliveryRing) next() *Delivery {
-	if r.owner.Load() {
+	if raceEnabled || r.owner.Load() {
 		return &Delivery{owner: r.owner}
 	}
 	d := &r.slots[r.i]

@@ -72,7 +72,9 @@ func (m *Message) clone() *Message {
 // its own (an allocation each). Before that first one, a late settle
 // reaches a later message only if it comes after its handler goroutine has
 // handed out eight more messages, and while the one that reuses its
-// Delivery is being handled.
+// Delivery is being handled. Under the race detector (go test -race) every
+// message gets a Delivery of its own, so a test run with -race catches
+// every late settle, however late: it returns ErrSettled and is logged.
 //
 // Deliveries from [Queue.Receive] and [Subscription.Receive] belong to the
 // caller and are never reused.

@@ -135,3 +135,46 @@ func TestStaleSettleManyMessagesLater(t *testing.T) {
 		wantStats(t, q, QueueStats{Published: n, Delivered: n + n/2, Acked: n, Nacked: n / 2})
 	})
 }
+
+// Under the race detector a consumer's very first late settle is caught
+// however late it comes: every message has a Delivery of its own, so a
+// test suite run with -race finds a handler that settles after returning.
+// Without the detector the ring reuses deliveries and the same settle could
+// reach the message being handled, which is why this test needs -race.
+func TestStaleSettleFirstAndLateIsCaughtUnderRace(t *testing.T) {
+	if !raceEnabled {
+		t.Skip("deliveries are reused without the race detector; see Delivery")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithMaxDeliveries(2))
+		// Message n-1 reuses the first message's Delivery when the ring does.
+		const n = 2*ringLen + 1
+		var first *Delivery
+		var lateErr error
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(_ context.Context, d *Delivery) error {
+			switch i := d.Body.(int); {
+			case i == 0:
+				first = d
+			case i == n-1 && d.Attempt == 1:
+				// The first late settle, many ring turns later, while this
+				// message is being handled: it must not settle this one.
+				lateErr = first.Ack()
+				return errors.New("the last message fails once")
+			}
+			return nil
+		})
+		for i := range n {
+			publishOrFail(t, q, i)
+		}
+		time.Sleep(time.Minute) // fake time: the back-off passes
+		synctest.Wait()
+		cancel()
+		<-done
+		if !errors.Is(lateErr, ErrSettled) {
+			t.Errorf("late Ack of the first delivery = %v, want ErrSettled", lateErr)
+		}
+		wantStats(t, q, QueueStats{Published: n, Delivered: n + 1, Acked: n, Nacked: 1})
+	})
+}
