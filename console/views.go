@@ -51,8 +51,7 @@ type queueView struct {
 	Unacked   int    `json:"unacked"`
 	Delayed   int    `json:"delayed"`
 	Scheduled int    `json:"scheduled"`
-	// Consumers reads 0 until QueueStats counts consumers.
-	Consumers int `json:"consumers"`
+	Consumers int    `json:"consumers"`
 
 	Published        uint64 `json:"published"`
 	Delivered        uint64 `json:"delivered"`
@@ -173,9 +172,7 @@ func newQueueView(q *herald.Queue) queueView {
 	s, o := q.Stats(), q.Options()
 	return queueView{
 		Name: q.Name(), Ready: s.Ready, Unacked: s.Unacked, Delayed: s.Delayed, Scheduled: s.Scheduled,
-		// TODO(console): show QueueStats' consumer count once it has one;
-		// until then this reads 0.
-		Consumers: 0,
+		Consumers: s.Consumers,
 		Published: s.Published, Delivered: s.Delivered, Acked: s.Acked, Nacked: s.Nacked,
 		Rejected: s.Rejected, Expired: s.Expired, Dropped: s.Dropped, Purged: s.Purged,
 		DeadLettered: s.DeadLettered, DeadLetterFailed: s.DeadLetterFailed, Duplicates: s.Duplicates,
