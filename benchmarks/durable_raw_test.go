@@ -94,14 +94,18 @@ func (s *rawSession) close(r durableRun) {
 	}
 }
 
-// recordsPerFsync is how many records an fsync covered on average.
-func (s *rawSession) recordsPerFsync() float64 {
+// recordsPerFsync is how many records an fsync covered on average, if
+// fsyncs are shared.
+func (s *rawSession) recordsPerFsync() (float64, bool) {
 	if s.group == nil {
-		return 1
+		return 0, false
 	}
 	s.group.mu.Lock()
 	defer s.group.mu.Unlock()
-	return float64(s.group.durable) / float64(max(s.group.syncs, 1))
+	if s.group.syncs == 0 {
+		return 0, false
+	}
+	return float64(s.group.durable) / float64(s.group.syncs), true
 }
 
 // A groupLog is the least group commit: an appender copies its record into

@@ -70,8 +70,8 @@ func BenchmarkDurable(b *testing.B) {
 				perMsg := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 				b.ReportMetric(perMsg, "ns/msg")
 				b.ReportMetric(1e9/perMsg, "msgs/s")
-				if g, ok := s.(interface{ recordsPerFsync() float64 }); ok {
-					b.ReportMetric(g.recordsPerFsync(), "rec/fsync")
+				if x, ok := recordsPerFsync(s); ok {
+					b.ReportMetric(x, "rec/fsync")
 				}
 			})
 		}
@@ -99,9 +99,22 @@ func BenchmarkDurable(b *testing.B) {
 			for i, s := range sessions {
 				s.close(b)
 				b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), durableSides[i].name+"-ns/msg")
+				if x, ok := recordsPerFsync(s); ok {
+					b.ReportMetric(x, durableSides[i].name+"-rec/fsync")
+				}
 			}
 		})
 	}
+}
+
+// recordsPerFsync is how many records an fsync of s covered on average, for
+// a side that shares fsyncs and says so.
+func recordsPerFsync(s durableSession) (float64, bool) {
+	g, ok := s.(interface{ recordsPerFsync() (float64, bool) })
+	if !ok {
+		return 0, false
+	}
+	return g.recordsPerFsync()
 }
 
 // durableBlock is how many messages a side of BenchmarkDurable/alternate

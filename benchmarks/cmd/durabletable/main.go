@@ -87,7 +87,8 @@ func fatal(err error) {
 }
 
 // A run is one run of BenchmarkDurable/alternate/<producers>: each side's
-// ns/msg.
+// ns/msg, by side, and its records per fsync, by "<side>-rec/fsync", for
+// the sides that report it.
 type run map[string]float64
 
 type results struct {
@@ -148,6 +149,8 @@ func parse(in io.Reader) (*results, error) {
 				if side, ok := strings.CutSuffix(unit, "-ns/msg"); ok {
 					ru[side] = v
 					r.addSide(side)
+				} else if strings.HasSuffix(unit, "-rec/fsync") {
+					ru[unit] = v
 				}
 			}
 			r.alternate[prod] = append(r.alternate[prod], ru)
@@ -179,6 +182,18 @@ func rank(side string) int {
 		return i
 	}
 	return len(order)
+}
+
+// column is the values of key in the alternate runs of producers that
+// have it.
+func (r *results) column(producers, key string) []float64 {
+	var xs []float64
+	for _, ru := range r.alternate[producers] {
+		if v, ok := ru[key]; ok {
+			xs = append(xs, v)
+		}
+	}
+	return xs
 }
 
 // rate is a's throughput over b's in the runs of producers that have both:
@@ -308,17 +323,16 @@ func render(w io.Writer, r *results) {
 			}
 			row := []string{p}
 			for _, s := range r.sides {
-				var xs []float64
-				for _, ru := range r.alternate[p] {
-					if v, ok := ru[s]; ok {
-						xs = append(xs, v)
-					}
-				}
+				xs := r.column(p, s)
 				if len(xs) == 0 {
 					row = append(row, missing(s))
 					continue
 				}
-				row = append(row, cell(xs))
+				c := cell(xs)
+				if f := r.column(p, s+"-rec/fsync"); len(f) > 0 {
+					c += fmt.Sprintf(", %.2f rec/fsync", median(f))
+				}
+				row = append(row, c)
 			}
 			fmt.Fprintln(w, "| "+strings.Join(row, " | ")+" |")
 		}
@@ -370,7 +384,7 @@ func render(w io.Writer, r *results) {
 				}
 				seen = true
 				c := cell(xs)
-				if f := r.perFsync[s+"/"+p]; len(f) > 0 && s == "raw-group" {
+				if f := r.perFsync[s+"/"+p]; len(f) > 0 {
 					c += fmt.Sprintf(", %.2f rec/fsync", median(f))
 				}
 				row = append(row, c)
