@@ -53,9 +53,11 @@ import (
 // A disk's fsync latency drifts several-fold within seconds on a shared
 // machine, so sides timed one after the other compare badly. The
 // BenchmarkDurable/alternate/<producers> benchmarks run every side at once,
-// in turns of durableBlock messages each, the first side of a turn rotating,
-// until each has moved b.N messages; they report each side's ns/msg as
-// "<side>-ns/msg", and their ns/op is the sum: one message on every side.
+// in turns of durableBlock messages each, in an order shuffled every round
+// (with a fixed seed) so that what a side leaves running after its turn
+// falls on each of the others alike, until each has moved b.N messages;
+// they report each side's ns/msg as "<side>-ns/msg", and their ns/op is
+// the sum: one message on every side.
 // cmd/durabletable compares the sides within each run of these.
 func BenchmarkDurable(b *testing.B) {
 	for _, p := range []int{1, producers} {
