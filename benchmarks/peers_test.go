@@ -134,7 +134,7 @@ func (c *counter) add() {
 
 // wait blocks until c has counted all it wants. It skips the benchmark as
 // "dropped:" when a message comes on drops first, and fails it after timeout.
-func (c *counter) wait(b *testing.B, drops <-chan string) {
+func (c *counter) wait(b testing.TB, drops <-chan string) {
 	b.Helper()
 	select {
 	case <-c.done:
@@ -147,7 +147,7 @@ func (c *counter) wait(b *testing.B, drops <-chan string) {
 
 // check fails the benchmark unless c counted exactly what it wanted; call
 // it after the consumers have stopped, so that duplicates show.
-func (c *counter) check(b *testing.B, who string) {
+func (c *counter) check(b testing.TB, who string) {
 	b.Helper()
 	if got := c.n.Load(); got != c.want {
 		b.Fatalf("%s received %d messages, want %d", who, got, c.want)
