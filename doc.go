@@ -16,7 +16,8 @@
 //
 // Around them: [Broker.Request] and [Delivery.Reply] for request-reply;
 // [Typed] handlers on your own types, with a [Codec] for []byte bodies;
-// [Middleware] ([Timeout], [Retry], [Logging], [Recover]); a [Transform]
+// [Middleware] (package [github.com/heraldmq/herald/middleware] has
+// Timeout, Retry, Logging and Recover); a [Transform]
 // where messages enter a queue, subscription or binding; TTLs, delays,
 // priorities and de-duplication ([WithTTL], Message.Delay,
 // [WithPriorities], [WithDedup]); and [Broker.WaitIdle], on which package
