@@ -65,7 +65,9 @@
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
 // [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged],
 // [ErrDuplicate], [ErrNoResponders], [ErrRejected], [ErrBodyType],
-// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]) or types that wrap
-// them ([RouteError], [ReplyError], [LagError], [PermanentError],
-// [PanicError]), for errors.Is and errors.As.
+// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]), for errors.Is, and
+// types that say more ([RouteError], [ReplyError], [LagError],
+// [BodyTypeError], [PermanentError], [PanicError]), for errors.As. A
+// context's error and the errors of user code (handlers, codecs) are
+// passed through or carried, not replaced by a sentinel.
 package herald

@@ -297,9 +297,9 @@ type maxDeliveriesOption int
 func (o maxDeliveriesOption) applyQueue(c *queueConfig)         { c.maxDeliveries = int(o) }
 func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliveries = int(o) }
 
-// WithDeadLetter names the queue (later also topic or exchange) that
-// receives this queue's rejected, expired, over-delivered and overflow-dropped
-// messages, with the HeaderDeath* headers saying where, why and after how
+// WithDeadLetter names the queue, topic or exchange that receives this
+// queue's (or subscription's) rejected, expired, over-delivered and
+// overflow-dropped messages, with the HeaderDeath* headers saying where, why and after how
 // many attempts. The destination is looked up when a message dies, so it may
 // be declared later; a dead letter that cannot be published is counted in
 // Stats().DeadLetterFailed and logged. A consumer that starts while the
