@@ -7,6 +7,12 @@ import (
 )
 
 // Option configures a [Broker]; pass options to [New].
+//
+// A nil option, of this or any other option type, or a nil [Middleware],
+// is bad input, handled the same way everywhere: a call that returns an
+// error returns one wrapping ErrInvalid (declaring, subscribing, binding,
+// Consume, [BodyAs]), never a panic; the calls that return no error
+// ([New], [Typed], [TypedDelivery]) ignore it.
 type Option interface{ applyBroker(*brokerConfig) }
 
 // QueueOption configures a [Queue]; pass options to [Broker.Queue].
