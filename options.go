@@ -397,7 +397,8 @@ func (o dedupOption) applyTopic(c *topicConfig) { c.dedup = time.Duration(o) }
 // again: min after the first attempt, doubling with each attempt, never
 // more than max. WithBackoff(0, 0) requeues at once. Default
 // DefaultBackoffMin (10ms) to DefaultBackoffMax (5s). Given twice, the last
-// wins.
+// wins. To call a failing handler again in place instead, keeping the
+// delivery, see Retry in package [github.com/heraldmq/herald/middleware].
 func WithBackoff(min, max time.Duration) RedeliveryOption { return backoffOption{min, max} }
 
 type backoffOption struct{ min, max time.Duration }

@@ -116,9 +116,9 @@ func (p *RetryPolicy) randomise(wait time.Duration) time.Duration {
 // once the attempts are used up (which nacks the delivery, so the queue's
 // own redelivery takes over). It stops early, returning the last error,
 // when the chain settled the delivery itself (see
-// [herald.Delivery.Settled]) or when ctx ends, before a call or during a
-// wait; the waits use a timer, not a sleep, so a cancelled consumer stops
-// at once. A panic is not retried unless [Recover] is placed inside
+// [herald.Delivery.Settled]) or when ctx ends: no call follows, and a
+// wait under way ends at once (the waits use a timer, not a sleep, so a
+// cancelled consumer stops at once). A panic is not retried unless [Recover] is placed inside
 // Retry.
 //
 // In-place retry or queue redelivery? Retry keeps the message's place and
@@ -126,7 +126,7 @@ func (p *RetryPolicy) randomise(wait time.Duration) time.Duration {
 // new attempt counted; but the consumer is held for the whole back-off,
 // doing nothing else. It suits brief, transient faults (a lock, a
 // reconnect) on consumers where order matters. Returning the error to the
-// queue instead (see herald.WithBackoff and herald.WithMaxDeliveries)
+// queue instead (see [herald.WithBackoff] and [herald.WithMaxDeliveries])
 // frees the consumer at once, sends the message to the back of the queue,
 // counts each attempt in Delivery.Attempt and Stats, survives a consumer's
 // restart, and dead-letters the message after its max deliveries: the
