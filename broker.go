@@ -69,11 +69,14 @@ type Broker struct {
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
-// (a back-off or an ack timeout), and an idle broker burns no CPU.
+// (a back-off or an ack timeout), and an idle broker burns no CPU. Having
+// no error to return, New ignores a nil option (see [Option]).
 func New(opts ...Option) *Broker {
 	b := &Broker{epoch: time.Now(), wall: newWallClock(), quiet: make(chan struct{})}
 	for _, o := range opts {
-		o.applyBroker(&b.cfg)
+		if o != nil {
+			o.applyBroker(&b.cfg)
+		}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.labels = pprof.Labels(glabel.Key, glabel.Of(b))

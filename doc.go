@@ -16,7 +16,8 @@
 //
 // Around them: [Broker.Request] and [Delivery.Reply] for request-reply;
 // [Typed] handlers on your own types, with a [Codec] for []byte bodies;
-// [Middleware] ([Timeout], [Retry], [Logging], [Recover]); a [Transform]
+// [Middleware] (package [github.com/heraldmq/herald/middleware] has
+// Timeout, Retry, Logging and Recover); a [Transform]
 // where messages enter a queue, subscription or binding; TTLs, delays,
 // priorities and de-duplication ([WithTTL], Message.Delay,
 // [WithPriorities], [WithDedup]); and [Broker.WaitIdle], on which package
@@ -64,7 +65,9 @@
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
 // [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged],
 // [ErrDuplicate], [ErrNoResponders], [ErrRejected], [ErrBodyType],
-// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]) or types that wrap
-// them ([RouteError], [ReplyError], [LagError], [PermanentError],
-// [PanicError]), for errors.Is and errors.As.
+// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]), for errors.Is, and
+// types that say more ([RouteError], [ReplyError], [LagError],
+// [BodyTypeError], [PermanentError], [PanicError]), for errors.As. A
+// context's error and the errors of user code (handlers, codecs) are
+// passed through or carried, not replaced by a sentinel.
 package herald

@@ -8,15 +8,22 @@ import (
 	"github.com/heraldmq/herald/internal/match"
 )
 
-// Sentinel errors. Every error herald returns wraps one of these, so callers
-// test with errors.Is rather than comparing strings.
+// Sentinel errors, for errors.Is rather than comparing strings. An error
+// herald makes because it refused or failed a call wraps one of them (the
+// error types below say which). Other errors are passed through as they
+// are, or wrapped with no sentinel: ctx.Err() when the caller's context
+// ends first; a [Codec]'s own error, from [Encode]; and the errors of
+// user code (handlers, transforms, codecs) that [ReplyError],
+// [PermanentError], [PanicError] and [BodyTypeError] carry. A
+// *PanicError wraps no sentinel.
 var (
 	// ErrClosed is returned by every call on a broker, queue or delivery
 	// source after Close, and by publishes after Shutdown has begun.
 	ErrClosed = errors.New("herald: broker closed")
-	// ErrFull is returned by a publish to a full queue whose overflow
-	// policy is OverflowReject.
-	ErrFull = errors.New("herald: queue full")
+	// ErrFull is wrapped by the error a publish returns when a queue, or
+	// a topic's slowest reader, has no room and the overflow policy is
+	// OverflowReject; the error names the queue or topic.
+	ErrFull = errors.New("herald: destination full")
 	// ErrUnroutable is returned when an exchange routes a message nowhere
 	// and has no alternate exchange.
 	ErrUnroutable = errors.New("herald: message unroutable")

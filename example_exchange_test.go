@@ -164,5 +164,5 @@ func ExampleRouteError() {
 	fmt.Println(err)
 	// Output:
 	// true 1 tiny
-	// herald: exchange "x": 1 of 2 destinations refused the message: "tiny": queue full: queue "tiny" holds 1 messages
+	// herald: exchange "x": 1 of 2 destinations refused the message: "tiny": destination full: queue "tiny" holds 1 messages
 }

@@ -2,11 +2,7 @@ package herald_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"time"
 
 	"github.com/heraldmq/herald"
 )
@@ -50,69 +46,35 @@ func ExampleWithMiddleware() {
 	// leave broker
 }
 
-// Retry calls the handler again in place, on the same delivery, while it
-// fails; the queue sees one delivery, acked.
-func ExampleRetry() {
+// Middleware can tell whether the handler settled the delivery itself
+// or left it to its returned error.
+func ExampleDelivery_Settled() {
+	settledBy := func(next herald.Handler) herald.Handler {
+		return func(ctx context.Context, d *herald.Delivery) error {
+			err := next(ctx, d)
+			fmt.Printf("%v: settled by the handler: %v\n", d.Body, d.Settled())
+			return err
+		}
+	}
 	b := herald.New()
-	q, _ := b.Queue("payments")
-
-	ctx := context.Background()
-	consumed := make(chan error, 1)
-	tries := 0
-	go func() {
-		consumed <- q.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
-			tries++
-			if tries < 3 {
-				fmt.Printf("%v: attempt %d, try %d: gateway busy\n", d.Body, d.Attempt, tries)
-				return errors.New("gateway busy")
-			}
-			fmt.Printf("%v: attempt %d, try %d: charged\n", d.Body, d.Attempt, tries)
-			return nil
-		}, herald.WithMiddleware(herald.Retry(
-			herald.RetryAttempts(5),
-			herald.RetryBackoff(time.Millisecond, 10*time.Millisecond))))
-	}()
-	q.Publish(ctx, herald.NewMessage("order 7"))
-
-	b.Shutdown(ctx)
-	<-consumed
-	s := q.Stats()
-	fmt.Printf("delivered %d, acked %d, nacked %d\n", s.Delivered, s.Acked, s.Nacked)
-	// Output:
-	// order 7: attempt 1, try 1: gateway busy
-	// order 7: attempt 1, try 2: gateway busy
-	// order 7: attempt 1, try 3: charged
-	// delivered 1, acked 1, nacked 0
-}
-
-// With Recover inside Logging, a handler's panic is logged as an error;
-// the delivery is then retried by the queue as for any error.
-func ExampleRecover() {
-	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == "duration" {
-				return slog.Attr{} // for a stable output
-			}
-			return a
-		},
-	}))
-	b := herald.New(herald.WithMiddleware(herald.Logging(logger), herald.Recover()))
-	q, _ := b.Queue("orders", herald.WithBackoff(0, 0))
+	q, _ := b.Queue("orders")
 
 	ctx := context.Background()
 	consumed := make(chan error, 1)
 	go func() {
 		consumed <- q.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
-			if d.Attempt == 1 {
-				panic("stock level unknown")
+			if d.Body == "order 2" {
+				return d.Reject()
 			}
 			return nil
-		})
+		}, herald.WithMiddleware(settledBy))
 	}()
-	q.Publish(ctx, &herald.Message{ID: "order-1", Body: "order 1"})
+	q.Publish(ctx, herald.NewMessage("order 1"))
+	q.Publish(ctx, herald.NewMessage("order 2"))
 
 	b.Shutdown(ctx)
 	<-consumed
 	// Output:
-	// level=WARN msg="delivery failed" source=orders id=order-1 attempt=1 error="herald: handler panicked: stock level unknown"
+	// order 1: settled by the handler: false
+	// order 2: settled by the handler: true
 }

@@ -1104,7 +1104,7 @@ func TestRouteErrorUnwrap(t *testing.T) {
 	if !errors.Is(e, ErrFull) || !errors.Is(e, context.DeadlineExceeded) || errors.Is(e, ErrClosed) {
 		t.Errorf("errors.Is through RouteError is wrong")
 	}
-	want := `herald: exchange "x": 2 of 3 destinations refused the message: "a": queue full; "b": context deadline exceeded`
+	want := `herald: exchange "x": 2 of 3 destinations refused the message: "a": destination full; "b": context deadline exceeded`
 	if e.Error() != want {
 		t.Errorf("Error() = %q\nwant      %q", e.Error(), want)
 	}

@@ -1,9 +1,12 @@
 package herald
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 )
@@ -121,4 +124,36 @@ func TestUndeclaredDeadLetterWarnsAtConsume(t *testing.T) {
 			t.Errorf("logged:\n%s\nwant once:\n%s", got, want)
 		}
 	})
+}
+
+// newTestLogger returns a logger that writes text records, without their
+// time, to buf.
+func newTestLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+// syncBuffer is a bytes.Buffer that handler goroutines may write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -244,6 +244,14 @@ func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
 	d.state.Store(d.gen << genShift) // a new generation, unsettled
 }
 
+// Settled reports whether the delivery has been settled: acked, nacked or
+// rejected, through its methods or by herald (its handler's result, its
+// ack timeout). It does not block. Middleware that calls the rest of the
+// chain again, such as package middleware's Retry, checks it to stop once
+// a handler settled the delivery itself. Like the settle methods, it is
+// meaningful only while the handler the delivery was given to runs.
+func (d *Delivery) Settled() bool { return d.settled() != settledNone }
+
 // Source returns the name of what the delivery came from: the queue's
 // name; for a plain topic subscription, the topic's; for a member of a
 // subscription group, the topic's name, "/" and the group's name. It

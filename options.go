@@ -7,6 +7,12 @@ import (
 )
 
 // Option configures a [Broker]; pass options to [New].
+//
+// A nil option, of this or any other option type, or a nil [Middleware],
+// is bad input, handled the same way everywhere: a call that returns an
+// error returns one wrapping ErrInvalid (declaring, subscribing, binding,
+// Consume, [BodyAs]), never a panic; the calls that return no error
+// ([New], [Typed], [TypedDelivery]) ignore it.
 type Option interface{ applyBroker(*brokerConfig) }
 
 // QueueOption configures a [Queue]; pass options to [Broker.Queue].
@@ -297,9 +303,9 @@ type maxDeliveriesOption int
 func (o maxDeliveriesOption) applyQueue(c *queueConfig)         { c.maxDeliveries = int(o) }
 func (o maxDeliveriesOption) applySubscribe(c *subscribeConfig) { c.maxDeliveries = int(o) }
 
-// WithDeadLetter names the queue (later also topic or exchange) that
-// receives this queue's rejected, expired, over-delivered and overflow-dropped
-// messages, with the HeaderDeath* headers saying where, why and after how
+// WithDeadLetter names the queue, topic or exchange that receives this
+// queue's (or subscription's) rejected, expired, over-delivered and
+// overflow-dropped messages, with the HeaderDeath* headers saying where, why and after how
 // many attempts. The destination is looked up when a message dies, so it may
 // be declared later; a dead letter that cannot be published is counted in
 // Stats().DeadLetterFailed and logged. A consumer that starts while the
@@ -391,7 +397,8 @@ func (o dedupOption) applyTopic(c *topicConfig) { c.dedup = time.Duration(o) }
 // again: min after the first attempt, doubling with each attempt, never
 // more than max. WithBackoff(0, 0) requeues at once. Default
 // DefaultBackoffMin (10ms) to DefaultBackoffMax (5s). Given twice, the last
-// wins.
+// wins. To call a failing handler again in place instead, keeping the
+// delivery, see Retry in package [github.com/heraldmq/herald/middleware].
 func WithBackoff(min, max time.Duration) RedeliveryOption { return backoffOption{min, max} }
 
 type backoffOption struct{ min, max time.Duration }

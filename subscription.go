@@ -2,7 +2,6 @@ package herald
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"log/slog"
 	"sync"
@@ -117,7 +116,7 @@ func (s *Subscription) removeWorker(c *settleCounts) {
 func (s *Subscription) broker() *Broker { return s.t.b }
 
 // errSubscriptionClosed is what Receive returns after Close.
-var errSubscriptionClosed = fmt.Errorf("%w: subscription closed", ErrClosed)
+var errSubscriptionClosed error = &wrappedError{msg: "herald: subscription closed", errs: []error{ErrClosed}}
 
 // Receive waits for the next message and hands it to the caller, who
 // settles it (see [Subscription]). It blocks until a message is there, ctx

@@ -438,7 +438,7 @@ func (t *Topic) unpark(w *waiter, list *ring.Ring[*waiter], reader bool) {
 	w.drain()
 }
 
-// startCursor returns where a subscription with cfg starts; wmu held.
+// startCursorLocked returns where a subscription with cfg starts; wmu held.
 func (t *Topic) startCursorLocked(cfg *subscribeConfig) uint64 {
 	tail, oldest := t.tail.Load(), t.oldest()
 	switch cfg.start {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 // BodyTypeError says why a body could not be used as a typed handler's
@@ -69,8 +70,9 @@ type typedConfig struct {
 // from JSON null), so a handler on *T never gets nil. The adapter never
 // panics.
 //
-// Typed(nil) returns nil, which Consume rejects with ErrInvalid. The
-// result of h settles the delivery as a [Handler]'s does.
+// Typed(nil) returns nil, which Consume rejects with ErrInvalid; a nil
+// option is ignored (see [Option]). The result of h settles the delivery
+// as a [Handler]'s does.
 func Typed[T any](h func(ctx context.Context, v T) error, opts ...TypedOption) Handler {
 	if h == nil {
 		return nil
@@ -104,8 +106,13 @@ func TypedDelivery[T any](h func(ctx context.Context, v T, d *Delivery) error, o
 // BodyAs returns m's body as a T by the rules of [Typed], for code that
 // receives deliveries itself ([Queue.Receive], [Subscription.All]). It
 // returns the zero T and a *[BodyTypeError] (not wrapped in Permanent) for
-// a body it cannot use; a nil m is such a body.
+// a body it cannot use, a nil m being such a body, and an error wrapping
+// ErrInvalid for a nil option.
 func BodyAs[T any](m *Message, opts ...TypedOption) (T, error) {
+	if slices.Contains(opts, nil) {
+		var zero T
+		return zero, invalidf("BodyAs: nil option")
+	}
 	a := newTypedAdapter[T](opts)
 	return a.message(m)
 }

@@ -74,7 +74,8 @@ const maxBody = 64 << 10
 // concurrent use. It runs nothing in the background but one timer, which
 // drops the rate samples [IdleAfter] after the API was last read. It never
 // panics on a request: a panic while serving one is answered with 500 and
-// logged. Handler panics if b is nil.
+// logged. Handler panics if b is nil; having no error to return, it
+// ignores a nil option, as herald.New does.
 //
 // Serving a request runs no handler of the application, but showing a
 // message body runs the body's own String, Error or Format method, if it

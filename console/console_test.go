@@ -134,6 +134,14 @@ func TestNamesWithSlashes(t *testing.T) {
 	}
 }
 
+// A nil option is ignored, as herald.New ignores one.
+func TestHandlerNilOption(t *testing.T) {
+	b := newTestBroker(t)
+	if w := call(t, Handler(b, nil), "GET", "/api/names", ""); w.Code != http.StatusOK {
+		t.Fatalf("GET api/names with a nil option = %d", w.Code)
+	}
+}
+
 func TestHandlerNilBroker(t *testing.T) {
 	defer func() {
 		if v := recover(); v == nil || !strings.Contains(v.(string), "nil broker") {

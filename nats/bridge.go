@@ -39,13 +39,16 @@ type Bridge struct {
 // closes it. The connection reconnects forever with back-off (see
 // WithReconnectBackoff) and, when the server is not up yet, keeps trying in
 // the background: Connect returns at once, and the routes wait for it.
-// It returns an error wrapping ErrInvalid for a nil broker, and NATS's error
-// for a malformed url.
+// It returns an error wrapping ErrInvalid for a nil broker or a nil option,
+// and NATS's error for a malformed url.
 func Connect(b *herald.Broker, url string, opts ...Option) (*Bridge, error) {
 	if b == nil {
 		return nil, invalidf("nil broker")
 	}
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	natsOpts := []nats.Option{
 		nats.Name("heraldnats"),
 		nats.MaxReconnects(-1),
@@ -83,7 +86,7 @@ func Connect(b *herald.Broker, url string, opts ...Option) (*Bridge, error) {
 // New returns a bridge for b over nc, a connection the caller keeps: Close
 // leaves it open, and its reconnect policy is the caller's (give it
 // nats.MaxReconnects(-1) so that the routes outlive an outage). It returns
-// an error wrapping ErrInvalid for a nil broker or connection.
+// an error wrapping ErrInvalid for a nil broker, connection or option.
 func New(b *herald.Broker, nc *nats.Conn, opts ...Option) (*Bridge, error) {
 	if b == nil {
 		return nil, invalidf("nil broker")
@@ -91,17 +94,22 @@ func New(b *herald.Broker, nc *nats.Conn, opts ...Option) (*Bridge, error) {
 	if nc == nil {
 		return nil, invalidf("nil connection")
 	}
-	return newBridge(b, nc, newConfig(opts))
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newBridge(b, nc, cfg)
 }
 
-func newConfig(opts []Option) config {
+func newConfig(opts []Option) (config, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		if o != nil {
-			o.applyBridge(&cfg)
+		if o == nil {
+			return cfg, invalidf("nil option")
 		}
+		o.applyBridge(&cfg)
 	}
-	return cfg
+	return cfg, nil
 }
 
 func newBridge(b *herald.Broker, nc *nats.Conn, cfg config) (*Bridge, error) {

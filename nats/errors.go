@@ -8,8 +8,11 @@ import (
 	"github.com/heraldmq/herald"
 )
 
-// Sentinel errors. Every error the bridge returns wraps one of these, or one
-// of herald's, for errors.Is.
+// Sentinel errors, for errors.Is. An error the bridge makes because it
+// refused or failed a call wraps one of these, or one of herald's. The
+// errors of NATS, JetStream (such as jetstream.ErrStreamNotFound) and a
+// codec, and ctx.Err(), are passed through, wrapped with what the bridge
+// was doing, for errors.Is to find.
 var (
 	// ErrClosed is returned by every call on a bridge or route after Close.
 	ErrClosed = errors.New("heraldnats: bridge closed")

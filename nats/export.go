@@ -50,9 +50,10 @@ func (br *Bridge) Export(src Source, subject string, opts ...ExportOption) (*Rou
 	}
 	cfg := exportConfig{maxInFlight: DefaultMaxInFlight, publishTimeout: DefaultPublishTimeout}
 	for _, o := range opts {
-		if o != nil {
-			o.applyExport(&cfg)
+		if o == nil {
+			return nil, invalidf("nil option")
 		}
+		o.applyExport(&cfg)
 	}
 	if cfg.maxInFlight < 1 {
 		return nil, invalidf("max in flight %d, want at least 1", cfg.maxInFlight)

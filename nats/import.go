@@ -48,9 +48,10 @@ func (br *Bridge) Import(ctx context.Context, stream, durable, dest string, opts
 	}
 	cfg := importConfig{nakDelay: DefaultNakDelay, batch: DefaultBatch}
 	for _, o := range opts {
-		if o != nil {
-			o.applyImport(&cfg)
+		if o == nil {
+			return nil, invalidf("nil option")
 		}
+		o.applyImport(&cfg)
 	}
 	if cfg.batch < 1 {
 		return nil, invalidf("batch %d, want at least 1", cfg.batch)

@@ -63,9 +63,10 @@ func (br *Bridge) ExportRequests(src Source, subject string, opts ...RequestOpti
 func requestOptions(opts []RequestOption) (requestConfig, error) {
 	cfg := requestConfig{concurrency: DefaultConcurrency, timeout: DefaultRequestTimeout, queueGroup: DefaultQueueGroup}
 	for _, o := range opts {
-		if o != nil {
-			o.applyRequest(&cfg)
+		if o == nil {
+			return cfg, invalidf("nil option")
 		}
+		o.applyRequest(&cfg)
 	}
 	switch {
 	case cfg.concurrency < 1:

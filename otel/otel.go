@@ -60,10 +60,14 @@ type Instrumentation struct {
 }
 
 // New returns an Instrumentation configured by opts. It returns an error
-// if the meter provider refuses an instrument.
+// wrapping herald.ErrInvalid for a nil option, as herald does, and one if
+// the meter provider refuses an instrument.
 func New(opts ...Option) (*Instrumentation, error) {
 	c := config{prop: propagation.TraceContext{}}
 	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("heraldotel: %w: nil option", herald.ErrInvalid)
+		}
 		o(&c)
 	}
 	if c.tp == nil {

@@ -177,7 +177,7 @@ func TestTraceFailures(t *testing.T) {
 		"process jobs panic":               "panic: oops",
 		"process jobs ":                    "",
 		"send full ":                       "",
-		"send full full":                   `herald: queue full: queue "full" holds 1 messages`,
+		"send full full":                   `herald: destination full: queue "full" holds 1 messages`,
 	}
 	for k, v := range want {
 		if got[k] != v {
