@@ -59,7 +59,6 @@ func (q *Queue) scheduleSweepLocked(at time.Time) {
 // ErrAckTimeout.
 func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	var expired []entry
-	var cancels []context.CancelCauseFunc
 	q.lock()
 	q.ackSweepDue = false
 	now := time.Now()
@@ -72,7 +71,11 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 		if d.claim(settledNack | timedOutBit) {
 			expired = append(expired, d.entry())
 			if cancel != nil {
-				cancels = append(cancels, cancel)
+				// Before the message is ready again, so that no handler
+				// sees its redelivery while the first one's context is
+				// live. The context is one herald made for the handler
+				// (see handlerCtx): cancelling it runs no handler code.
+				cancel(ErrAckTimeout)
 			}
 		}
 	}
@@ -96,9 +99,6 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	q.dieAllLocked(ctx, dead, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
 	q.mu.Unlock()
 	q.ends.observeTimeouts(expired)
-	for _, cancel := range cancels {
-		cancel(ErrAckTimeout)
-	}
 	for _, e := range dead {
 		q.b.replies.rejected(e.m.ReplyTo, ErrAckTimeout)
 	}
