@@ -226,6 +226,9 @@ func (b *Broker) guard(hook string, f func()) {
 
 // observeDeliver reports a delivery about to be handed to a consumer.
 func (b *Broker) observeDeliver(ctx context.Context, d *Delivery, consume bool) {
+	if b.dur != nil {
+		b.dur.delivered(d) // see durable_queue.go
+	}
 	if o := b.cfg.obs; o != nil && o.Deliver != nil {
 		b.deliverObserved(ctx, o.Deliver, d, consume)
 	}
@@ -238,7 +241,7 @@ func (b *Broker) deliverObserved(ctx context.Context, hook func(context.Context,
 // observed reports whether an End hook wants to hear of x's outcomes.
 func (x *endings) observed() bool {
 	o := x.b.cfg.obs
-	return o != nil && o.End != nil
+	return o != nil && o.End != nil || x.dur != nil
 }
 
 // observeSettle reports an ack or a nack; a reject is reported by end,
@@ -312,8 +315,13 @@ func (x *endings) keepObserved(es []entry, e entry) []entry {
 
 func (x *endings) report(info EndInfo) {
 	info.Place = x.where
-	hook := x.b.cfg.obs.End
-	x.b.guard("End", func() { hook(info) })
+	if x.dur != nil {
+		x.dur.observe(info) // see durable_queue.go
+	}
+	if o := x.b.cfg.obs; o != nil && o.End != nil {
+		hook := o.End
+		x.b.guard("End", func() { hook(info) })
+	}
 }
 
 // observeDropped reports a publish that OverflowDropNewest dropped.

@@ -112,6 +112,9 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
+	if cfg.durable {
+		return nil, b.durableTopic(name) // see durable.go
+	}
 	return declare(b, name,
 		func(t *Topic) error {
 			if t.cfg != cfg {
