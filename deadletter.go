@@ -55,7 +55,7 @@ type endings struct {
 	key        string // the dead letters' routing key, if replaceKey
 	replaceKey bool
 	where      Place         // for observers; see observe.go
-	dur        *durableQueue // a Durable queue's log; see durable_queue.go
+	dur        durableEnds // a Durable queue's or group's log; see durable_queue.go
 
 	limited          atomic.Uint64 // reached max deliveries
 	expired          atomic.Uint64

@@ -58,6 +58,13 @@ func (b *Broker) makeQueue(name string, cfg queueConfig) (*Queue, error) {
 	return q, nil
 }
 
+// durable returns q's durableQueue: nil for a queue in memory and for a
+// topic's group.
+func (q *Queue) durable() *durableQueue {
+	dq, _ := q.ends.dur.(*durableQueue)
+	return dq
+}
+
 // restore puts a recovered message back where it was: ready, waiting out
 // its Delay or its back-off. A message that was delivered comes back
 // ready with its attempts, so its next delivery is a redelivery.
@@ -207,7 +214,7 @@ func (dq *durableQueue) mark(m *Message, typ byte, attempt int32, due int64) {
 // observe is the queue's outcomes as an observer sees them (see
 // endings.report): a nack notes the back-off, every other outcome ends
 // the message.
-func (dq *durableQueue) observe(info EndInfo) {
+func (dq *durableQueue) observe(_ entry, info EndInfo) {
 	if info.Outcome != OutcomeNacked {
 		dq.end(info.Message)
 		return
@@ -221,12 +228,23 @@ func (dq *durableQueue) observe(info EndInfo) {
 	dq.mark(info.Message, recNack, int32(info.Attempt), due)
 }
 
-// delivered notes a delivery from a durable queue.
+// durableEnds is what a durable queue or topic group hears of its
+// messages (see endings.dur).
+type durableEnds interface {
+	// observe is told each outcome, as an Observer's End is.
+	observe(e entry, info EndInfo)
+	// delivered is told each delivery.
+	delivered(e entry)
+}
+
+// delivered notes a delivery from a durable queue or group.
 func (s *durableStore) delivered(d *Delivery) {
 	if q, ok := d.src.(*Queue); ok && q.ends.dur != nil {
-		q.ends.dur.mark(d.entry().m, recDeliver, int32(d.Attempt), 0)
+		q.ends.dur.delivered(d.entry())
 	}
 }
+
+func (dq *durableQueue) delivered(e entry) { dq.mark(e.m, recDeliver, e.attempt, 0) }
 
 // purged ends messages Purge took out.
 func (dq *durableQueue) purged(ms []*Message) {

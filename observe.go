@@ -252,9 +252,9 @@ func (x *endings) observeSettle(e entry, how uint64, cause error) {
 	}
 	switch how {
 	case settledAck:
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeAcked})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeAcked})
 	case settledNack:
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: cause})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: cause})
 	}
 }
 
@@ -276,7 +276,7 @@ func (x *endings) observeEnd(e entry, how ending, reason string, cause, dlErr er
 	if x.dest != "" && dlErr == nil {
 		info.DeadLetter = x.dest
 	}
-	x.report(info)
+	x.report(e, info)
 }
 
 // observeTimeouts reports the deliveries an ack-timeout sweep nacked.
@@ -285,7 +285,7 @@ func (x *endings) observeTimeouts(es []entry) {
 		return
 	}
 	for _, e := range es {
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: ErrAckTimeout})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: ErrAckTimeout})
 	}
 }
 
@@ -300,7 +300,7 @@ func (x *endings) observeLost(how Outcome, es ...entry) {
 		if how == OutcomeExpired {
 			reason = ReasonExpired
 		}
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: how, Reason: reason})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: how, Reason: reason})
 	}
 }
 
@@ -313,10 +313,10 @@ func (x *endings) keepObserved(es []entry, e entry) []entry {
 	return append(es, e)
 }
 
-func (x *endings) report(info EndInfo) {
+func (x *endings) report(e entry, info EndInfo) {
 	info.Place = x.where
 	if x.dur != nil {
-		x.dur.observe(info) // see durable_queue.go
+		x.dur.observe(e, info) // see durable_queue.go
 	}
 	if o := x.b.cfg.obs; o != nil && o.End != nil {
 		hook := o.End

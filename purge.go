@@ -16,10 +16,11 @@ func (q *Queue) Purge() int {
 		q.mu.Unlock()
 		return 0
 	}
+	dq := q.durable()
 	var ended []*Message // a Durable queue's, to settle in its log
 	for range n {
 		e, _ := q.ready.PopFront()
-		if q.ends.dur != nil {
+		if dq != nil {
 			ended = append(ended, e.m)
 		}
 	}
@@ -32,8 +33,8 @@ func (q *Queue) Purge() int {
 	}
 	q.signalIfQuietLocked()
 	q.mu.Unlock()
-	if q.ends.dur != nil {
-		q.ends.dur.purged(ended)
+	if dq != nil {
+		dq.purged(ended)
 	}
 	return n
 }

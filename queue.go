@@ -181,7 +181,9 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 // wait for room and are accepted while the broker drains.
 func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
 	if q.ends.dur != nil {
-		return q.ends.dur.put(ctx, m, internal) // see durable_queue.go
+		if dq := q.durable(); dq != nil {
+			return dq.put(ctx, m, internal) // see durable_queue.go
+		}
 	}
 	return q.putSeq(ctx, m, 0, internal)
 }
