@@ -57,9 +57,17 @@ func Open(dir string, opts ...Option) (*Broker, error) {
 //
 // On a broker made with New, declaring with Durable fails with an error
 // wrapping ErrInvalid. A durable queue cannot have [WithTransform] (the
-// log holds what was published; ErrInvalid). Durable topics are not
-// supported yet: ErrInvalid. Declaring a name again with and without
-// Durable is ErrExists.
+// log holds what was published; ErrInvalid). Declaring a name again with
+// and without Durable is ErrExists.
+//
+// On a topic, Durable keeps the messages the ring retains, with their
+// sequence numbers (FromSequence and FromEarliest work across restarts;
+// new publishes continue the sequence), and each subscription group's
+// unended messages, with their attempts: a member that joins the group
+// after a restart gets them. Plain subscriptions are not kept: they are
+// made again by the code that reads. A topic publish is visible to
+// subscriptions as soon as the ring has it; Publish returns once it is
+// durable too.
 func Durable() QueueTopicOption { return durableOption{} }
 
 type durableOption struct{}
@@ -191,7 +199,9 @@ type durableStore struct {
 
 	mu      sync.Mutex
 	waiting map[string][]*durableMsg // recovered, by destination, rid order; guarded by mu
+	groups  groupStates              // recovered groups of topics not declared yet; guarded by mu
 	queues  map[string]*durableQueue // guarded by mu
+	topics  map[string]*durableTopic // guarded by mu
 }
 
 func openStore(b *Broker, dir string) (*durableStore, error) {
@@ -204,7 +214,7 @@ func openStore(b *Broker, dir string) (*durableStore, error) {
 	if err != nil {
 		return nil, walError("Open "+dir, err)
 	}
-	s := &durableStore{b: b, dir: dir, log: l, codec: codec, waiting: map[string][]*durableMsg{}, queues: map[string]*durableQueue{}}
+	s := &durableStore{b: b, dir: dir, log: l, codec: codec, waiting: map[string][]*durableMsg{}, queues: map[string]*durableQueue{}, topics: map[string]*durableTopic{}}
 	if err := s.recover(); err != nil {
 		l.Close()
 		return nil, err
@@ -244,6 +254,7 @@ func (s *durableStore) recover() error {
 	msgs := map[uint64]*durableMsg{}
 	pos := map[uint64]wal.Pos{}
 	ended := map[uint64]bool{}
+	groups := groupStates{}
 	var release []wal.Pos
 	var maxRid uint64
 	err := s.log.Replay(func(p wal.Pos, typ byte, payload []byte) error {
@@ -263,6 +274,33 @@ func (s *durableStore) recover() error {
 				d.attempt = max(d.attempt, old.attempt)
 			}
 			msgs[d.rid], pos[d.rid] = d, p
+			return nil
+		case recGroup:
+			rid, topic, group, start, err := decodeGroup(payload)
+			if err != nil {
+				return s.corrupt(p, err)
+			}
+			maxRid = max(maxRid, rid)
+			g := groups.get(topic, group)
+			if g.rid != 0 { // a copy made by compaction
+				release = append(release, g.pos)
+			}
+			g.rid, g.pos, g.start = rid, p, start
+			return nil
+		case recGDeliver, recGDone:
+			release = append(release, p)
+			rid, attempt, group, err := decodeGroupMark(payload)
+			if err != nil {
+				return s.corrupt(p, err)
+			}
+			if d, ok := msgs[rid]; ok && d.seq != 0 {
+				g := groups.get(d.dest, group)
+				if typ == recGDone {
+					g.done[rid] = true
+				} else {
+					g.attempts[rid] = max(g.attempts[rid], attempt)
+				}
+			}
 			return nil
 		case recDeliver, recNack, recSettle:
 			release = append(release, p)
@@ -304,6 +342,7 @@ func (s *durableStore) recover() error {
 		d.pos = pos[rid]
 		s.waiting[d.dest] = append(s.waiting[d.dest], d)
 	}
+	s.groups = groups
 	for _, ms := range s.waiting {
 		slices.SortFunc(ms, func(a, b *durableMsg) int { return compareU64(a.rid, b.rid) })
 	}
@@ -371,14 +410,6 @@ func (b *Broker) checkDurable(kind, name string) error {
 		return invalidf("%s %q: Durable needs a broker made with Open, not New", kind, name)
 	}
 	return nil
-}
-
-// durableTopic refuses a Durable topic: not supported yet.
-func (b *Broker) durableTopic(name string) error {
-	if err := b.checkDurable("topic", name); err != nil {
-		return err
-	}
-	return invalidf("topic %q: durable topics are not supported yet", name)
 }
 
 // unixNow is the wall clock the log's absolute times are in.

@@ -28,9 +28,18 @@ func (s *durableStore) compactStragglers() {
 	for _, dq := range s.queues {
 		qs = append(qs, dq)
 	}
+	ts := make([]*durableTopic, 0, len(s.topics))
+	for _, dt := range s.topics {
+		ts = append(ts, dt)
+	}
 	s.mu.Unlock()
 	for _, dq := range qs {
 		if !dq.copyForward(below) {
+			return
+		}
+	}
+	for _, dt := range ts {
+		if !dt.copyForward(below) {
 			return
 		}
 	}

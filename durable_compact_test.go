@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,46 @@ func TestDurableWaitingCopiedForward(t *testing.T) {
 	b = openTest(t, dir)
 	if d := receive(t, mustQueue(t, b, "later", Durable())); d.Body != "waits" {
 		t.Fatalf("got %v", d.Body)
+	}
+}
+
+// A durable topic's group record and a message its group never acks are
+// copied forward too, under steady traffic through the topic.
+func TestDurableTopicDiskBounded(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir, WithSync(SyncNever()), withSegmentSize(4096))
+	tp, err := b.Topic("t", Durable(), WithCapacity(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := mustSubscribe(t, tp, WithGroup("slow"))
+	fast := mustSubscribe(t, tp, WithGroup("fast"))
+	tp.Publish(context.Background(), NewMessage("first"))
+	held := subReceive(t, slow) // never settled: the group holds it
+	subReceive(t, fast).Ack()
+	body := strings.Repeat("x", 200)
+	var most int64
+	for i := range 2000 {
+		if err := tp.Publish(context.Background(), NewMessage(body)); err != nil {
+			t.Fatal(err)
+		}
+		subReceive(t, fast).Ack()
+		subReceive(t, slow).Ack()
+		if i%50 == 0 {
+			most = max(most, b.DurableStats().Bytes)
+		}
+	}
+	t.Logf("most bytes on disk %d, at the end %+v", most, b.DurableStats())
+	if most > 64<<10 {
+		t.Errorf("disk use reached %d bytes, want at most 64 KiB", most)
+	}
+	slow.Close()
+	fast.Close()
+	closeTest(t, b)
+	b = openTest(t, dir)
+	tp, _ = b.Topic("t", Durable(), WithCapacity(4))
+	d := subReceive(t, mustSubscribe(t, tp, WithGroup("slow")))
+	if d.Seq != held.Seq || d.Body != "first" || d.Attempt != 2 {
+		t.Fatalf("got seq %d %v attempt %d, want the held message again", d.Seq, d.Body, d.Attempt)
 	}
 }

@@ -19,6 +19,12 @@ const (
 	recDeliver byte = 2 // rid, attempt: handed to a consumer
 	recNack    byte = 3 // rid, attempt, due: backing off until due
 	recSettle  byte = 4 // rid: ended; a tombstone that no copy outlives
+
+	// A durable topic's messages are publish records with a seq. Its
+	// groups have a record each, and notes on the topic's records.
+	recGDeliver byte = 5 // rid, attempt, group: handed to a member of the group
+	recGDone    byte = 7 // rid, 0, group: ended in the group
+	recGroup    byte = 8 // rid (the group's own), topic, group, first seq
 )
 
 // How a body is stored.
@@ -152,6 +158,43 @@ func appendMark(dst []byte, rid uint64, attempt int32, due int64) []byte {
 	dst = binary.AppendUvarint(dst, rid)
 	dst = binary.AppendUvarint(dst, uint64(attempt))
 	return binary.AppendVarint(dst, due)
+}
+
+// appendGroupMark encodes a recGDeliver or recGDone record.
+func appendGroupMark(dst []byte, rid uint64, attempt int32, group string) []byte {
+	return appendString(appendMark(dst, rid, attempt, 0), group)
+}
+
+func decodeGroupMark(p []byte) (rid uint64, attempt int32, group string, err error) {
+	r := reader{b: p}
+	rid = r.uvarint()
+	attempt = int32(r.uvarint())
+	r.varint()
+	group = r.string()
+	if r.bad {
+		return 0, 0, "", errRecord
+	}
+	return rid, attempt, group, nil
+}
+
+// appendGroup encodes a recGroup record.
+func appendGroup(dst []byte, rid uint64, topic, group string, start uint64) []byte {
+	dst = binary.AppendUvarint(dst, rid)
+	dst = appendString(dst, topic)
+	dst = appendString(dst, group)
+	return binary.AppendUvarint(dst, start)
+}
+
+func decodeGroup(p []byte) (rid uint64, topic, group string, start uint64, err error) {
+	r := reader{b: p}
+	rid = r.uvarint()
+	topic = r.string()
+	group = r.string()
+	start = r.uvarint()
+	if r.bad {
+		return 0, "", "", 0, errRecord
+	}
+	return rid, topic, group, start, nil
 }
 
 func decodeMark(p []byte) (rid uint64, attempt int32, due int64, err error) {
