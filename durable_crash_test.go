@@ -17,7 +17,8 @@ import (
 )
 
 // The crash test runs its own binary as a child that publishes, consumes
-// and acks on a durable queue under the default policy (SyncAlways), and
+// and acks on a durable queue and a durable topic's group under the
+// default policy (SyncAlways), and
 // kills it with SIGKILL at a random moment; then it opens the directory
 // and checks what came back. The child reports each publish before it
 // starts ("T id"), each that returned nil ("P id"), each ack before it
@@ -142,6 +143,17 @@ func recoverAll(t *testing.T, dir string) map[string]int {
 		got[d.Body.(string)]++
 		d.Ack()
 	}
+	tp, err := b.Topic("crash-topic", Durable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustSubscribe(t, tp, WithGroup("g"))
+	defer g.Close()
+	for g.Stats().Lag > 0 {
+		d := subReceive(t, g)
+		got[d.Body.(string)]++
+		d.Ack()
+	}
 	return got
 }
 
@@ -158,6 +170,16 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
 	}
+	tp, err := b.Topic("crash-topic", Durable())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	g, err := tp.Subscribe(WithGroup("g"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
 	var mu sync.Mutex
 	say := func(kind, id string) {
 		mu.Lock()
@@ -166,12 +188,16 @@ func crashChild(dir string) {
 	}
 	os.Stdout.WriteString("READY\n")
 	round := os.Getenv("HERALD_CRASH_ROUND")
-	for p := range 2 {
+	for p := range 3 {
 		go func() {
 			for i := 0; ; i++ {
 				id := fmt.Sprintf("%s-%d-%d", round, p, i)
 				say("T", id)
-				if err := q.Publish(context.Background(), NewMessage(id)); err != nil {
+				publish := q.Publish
+				if p == 2 {
+					publish = tp.Publish
+				}
+				if err := publish(context.Background(), NewMessage(id)); err != nil {
 					fmt.Fprintln(os.Stderr, "child publish:", err)
 					os.Exit(2)
 				}
@@ -179,9 +205,9 @@ func crashChild(dir string) {
 			}
 		}()
 	}
-	go func() {
+	consume := func(receive func(context.Context) (*Delivery, error)) {
 		for {
-			d, err := q.Receive(context.Background())
+			d, err := receive(context.Background())
 			if err != nil {
 				return
 			}
@@ -193,7 +219,9 @@ func crashChild(dir string) {
 				say("A", d.Body.(string))
 			}
 		}
-	}()
+	}
+	go consume(q.Receive)
+	go consume(g.Receive)
 	time.Sleep(30 * time.Second) // the parent kills it long before
 	os.Exit(3)
 }

@@ -365,3 +365,45 @@ func TestDurableWriteErrorFailsPublish(t *testing.T) {
 		t.Fatalf("got %v", d.Body)
 	}
 }
+
+type testCodec struct{ jsonCodec }
+
+func (testCodec) ContentType() string { return "application/x-test" }
+
+// With another codec, a recovered body comes back as []byte, and typed
+// handlers decode it with the same codec.
+func TestDurableCodec(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir, WithDurableCodec(testCodec{}))
+	mustPublish(t, mustQueue(t, b, "q", Durable()), NewMessage(order{4, nil}))
+	closeTest(t, b)
+	b = openTest(t, dir, WithDurableCodec(testCodec{}))
+	d := receive(t, mustQueue(t, b, "q", Durable()))
+	if _, ok := d.Body.([]byte); !ok {
+		t.Fatalf("body %T, want []byte", d.Body)
+	}
+	if v, err := BodyAs[order](d.Message, WithCodec(testCodec{})); err != nil || v.ID != 4 {
+		t.Fatalf("BodyAs = %+v, %v", v, err)
+	}
+}
+
+// Options that only Open reads are ignored by New, and a bad one fails
+// Open with ErrInvalid.
+func TestDurableOptions(t *testing.T) {
+	newTestBroker(t, WithSync(SyncNever()), WithSkipCorrupt(), WithDurableCodec(nil))
+	if b, err := Open(t.TempDir(), WithSync(SyncInterval(0))); !errors.Is(err, ErrInvalid) {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("Open with SyncInterval(0) = %v, want ErrInvalid", err)
+	}
+	if _, err := Open(""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Open(\"\") = %v, want ErrInvalid", err)
+	}
+	b := openTest(t, t.TempDir(), WithSync(SyncInterval(time.Millisecond)))
+	q := mustQueue(t, b, "q", Durable())
+	mustPublish(t, q, NewMessage("x"))
+	if got := SyncInterval(time.Second).String(); got != "every 1s" {
+		t.Fatalf("String = %q", got)
+	}
+}
