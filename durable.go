@@ -146,7 +146,7 @@ type DurableStats struct {
 	Dir       string // the directory
 	Segments  int    // segment files
 	Bytes     int64  // bytes in them
-	Live      int    // messages on disk that have not ended
+	Live      int    // records that hold a message (or a topic's group) that has not ended
 	Recovered int    // messages Open brought back from disk
 	// Waiting counts recovered messages whose destination has not been
 	// declared Durable since Open. They stay on disk (copied forward by

@@ -102,7 +102,8 @@ func (dq *durableQueue) restore(d *durableMsg) {
 
 // put is Queue.put for a durable queue: the message's record is on disk,
 // under the sync policy, before the queue takes it; if the queue refuses
-// it, the record is settled again.
+// it, the record is settled again (a crash before that settle is on disk
+// brings back a message whose Publish failed: at least once).
 func (dq *durableQueue) put(ctx context.Context, m *Message, internal bool) error {
 	q := dq.q
 	if q.b.closed.Load() {

@@ -92,15 +92,19 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 	delete(s.waiting, name)
 	states := s.groups[name]
 	delete(s.groups, name)
-	s.topics[name] = dt
 	s.mu.Unlock()
+	dt.mu.Lock()
 	dt.restore(msgs, states)
+	dt.mu.Unlock()
+	s.mu.Lock()
+	s.topics[name] = dt // compaction sees it from now on
+	s.mu.Unlock()
 	t.dur = dt
 	return t, nil
 }
 
 // restore puts the recovered messages back into the ring and holds those
-// the recovered groups had not ended, for their queues.
+// the recovered groups had not ended, for their queues; dt.mu held.
 func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupState) {
 	t := dt.t
 	slices.SortFunc(msgs, func(a, b *durableMsg) int { return compareU64(a.seq, b.seq) })
@@ -139,7 +143,7 @@ func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupStat
 		}
 		if dt.recs[d.seq] == nil { // neither retained nor held by a group
 			dt.s.settle(d.rid)
-			dt.s.release(d.pos)
+			dt.s.log.Release(d.pos)
 		}
 	}
 	t.tail.Store(tail)
