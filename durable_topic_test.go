@@ -2,9 +2,12 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/heraldmq/herald/internal/wal/walfs"
 )
 
 func subReceive(t *testing.T, s *Subscription) *Delivery {
@@ -150,5 +153,29 @@ func TestDurableTopicTyped(t *testing.T) {
 	d := subReceive(t, mustSubscribe(t, tp, WithGroup("g")))
 	if v, err := BodyAs[order](d.Message); err != nil || v.ID != 9 {
 		t.Fatalf("BodyAs = %+v, %v", v, err)
+	}
+}
+
+// An fsync error fails a topic publish, and the groups do not get it.
+func TestDurableTopicSyncError(t *testing.T) {
+	fs := walfs.NewFaulty(walfs.OS())
+	b := openTest(t, t.TempDir(), withFS(fs))
+	tp, err := b.Topic("t", Durable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustSubscribe(t, tp, WithGroup("g"))
+	boom := errors.New("disk on fire")
+	fs.Inject(func(c walfs.Call) walfs.Fault {
+		if c.Op == walfs.OpSync {
+			return walfs.Fault{Err: boom}
+		}
+		return walfs.Fault{}
+	})
+	if err := tp.Publish(context.Background(), NewMessage("lost")); !errors.Is(err, boom) {
+		t.Fatalf("Publish = %v, want %v", err, boom)
+	}
+	if st := g.Stats(); st.Lag != 0 {
+		t.Fatalf("group Stats = %+v, want nothing", st)
 	}
 }
