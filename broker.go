@@ -66,6 +66,8 @@ type Broker struct {
 	// internal/glabel), so that profiles and leak checks can tell them
 	// from another broker's.
 	labels pprof.LabelSet
+
+	dur *durableStore // the write-ahead log of a broker made with Open; see durable.go
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
@@ -109,7 +111,7 @@ func (b *Broker) Queue(name string, opts ...QueueOption) (*Queue, error) {
 			}
 			return nil
 		},
-		func() (*Queue, error) { return newQueue(b, name, cfg), nil })
+		func() (*Queue, error) { return b.makeQueue(name, cfg) })
 }
 
 // configure checks name and applies opts to cfg, refusing nil options.
@@ -304,6 +306,9 @@ func (b *Broker) close(waitDrain bool) error {
 	b.signalQuiet() // WaitIdle, and a drain in progress, return ErrClosed
 	if waitDrain {
 		b.handlerDrain.Wait()
+	}
+	if b.dur != nil {
+		return b.dur.close()
 	}
 	return nil
 }

@@ -54,7 +54,8 @@ type endings struct {
 	dest       string // the dead-letter destination's name; "" for none
 	key        string // the dead letters' routing key, if replaceKey
 	replaceKey bool
-	where      Place // for observers; see observe.go
+	where      Place       // for observers; see observe.go
+	dur        durableEnds // a Durable queue's or group's log; see durable_queue.go
 
 	limited          atomic.Uint64 // reached max deliveries
 	expired          atomic.Uint64

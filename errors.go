@@ -62,6 +62,11 @@ var (
 	// ErrBadPattern is wrapped, with ErrInvalid, by the error Bind returns
 	// for a malformed topic-exchange pattern such as "a..b" or "*x".
 	ErrBadPattern = match.ErrBadPattern
+	// ErrCorrupt is wrapped by the error of Open that finds a damaged
+	// record in the middle of its write-ahead log (not the torn tail a
+	// crash leaves, which Open cuts); the error names the file and offset.
+	// See WithSkipCorrupt.
+	ErrCorrupt = errors.New("herald: corrupt record in the durable log")
 )
 
 // errText is err's message without a leading "herald: ", for errors that

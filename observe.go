@@ -226,6 +226,9 @@ func (b *Broker) guard(hook string, f func()) {
 
 // observeDeliver reports a delivery about to be handed to a consumer.
 func (b *Broker) observeDeliver(ctx context.Context, d *Delivery, consume bool) {
+	if b.dur != nil {
+		b.dur.delivered(d) // see durable_queue.go
+	}
 	if o := b.cfg.obs; o != nil && o.Deliver != nil {
 		b.deliverObserved(ctx, o.Deliver, d, consume)
 	}
@@ -238,7 +241,7 @@ func (b *Broker) deliverObserved(ctx context.Context, hook func(context.Context,
 // observed reports whether an End hook wants to hear of x's outcomes.
 func (x *endings) observed() bool {
 	o := x.b.cfg.obs
-	return o != nil && o.End != nil
+	return o != nil && o.End != nil || x.dur != nil
 }
 
 // observeSettle reports an ack or a nack; a reject is reported by end,
@@ -249,9 +252,9 @@ func (x *endings) observeSettle(e entry, how uint64, cause error) {
 	}
 	switch how {
 	case settledAck:
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeAcked})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeAcked})
 	case settledNack:
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: cause})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: cause})
 	}
 }
 
@@ -273,7 +276,7 @@ func (x *endings) observeEnd(e entry, how ending, reason string, cause, dlErr er
 	if x.dest != "" && dlErr == nil {
 		info.DeadLetter = x.dest
 	}
-	x.report(info)
+	x.report(e, info)
 }
 
 // observeTimeouts reports the deliveries an ack-timeout sweep nacked.
@@ -282,7 +285,7 @@ func (x *endings) observeTimeouts(es []entry) {
 		return
 	}
 	for _, e := range es {
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: ErrAckTimeout})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: OutcomeNacked, Err: ErrAckTimeout})
 	}
 }
 
@@ -297,7 +300,7 @@ func (x *endings) observeLost(how Outcome, es ...entry) {
 		if how == OutcomeExpired {
 			reason = ReasonExpired
 		}
-		x.report(EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: how, Reason: reason})
+		x.report(e, EndInfo{Message: e.m, Attempt: int(e.attempt), Outcome: how, Reason: reason})
 	}
 }
 
@@ -310,10 +313,15 @@ func (x *endings) keepObserved(es []entry, e entry) []entry {
 	return append(es, e)
 }
 
-func (x *endings) report(info EndInfo) {
+func (x *endings) report(e entry, info EndInfo) {
 	info.Place = x.where
-	hook := x.b.cfg.obs.End
-	x.b.guard("End", func() { hook(info) })
+	if x.dur != nil {
+		x.dur.observe(e, info) // see durable_queue.go
+	}
+	if o := x.b.cfg.obs; o != nil && o.End != nil {
+		hook := o.End
+		x.b.guard("End", func() { hook(info) })
+	}
 }
 
 // observeDropped reports a publish that OverflowDropNewest dropped.

@@ -100,8 +100,9 @@ const (
 type brokerConfig struct {
 	logger *slog.Logger
 
-	middleware []Middleware // WithMiddleware; see middleware.go
-	obs        *Observer    // WithObserver; nil: none. See observe.go
+	middleware []Middleware  // WithMiddleware; see middleware.go
+	obs        *Observer     // WithObserver; nil: none. See observe.go
+	durable    durableConfig // WithSync, WithSkipCorrupt, WithDurableCodec; see durable.go
 }
 
 type queueConfig struct {
@@ -117,6 +118,7 @@ type queueSettings struct {
 	ttl        time.Duration
 	priorities int // levels; 1: none
 	dedup      time.Duration
+	durable    bool // Durable; see durable.go
 	redeliveryConfig
 }
 
@@ -143,6 +145,7 @@ type topicConfig struct {
 	overflow Overflow
 	maxAge   time.Duration
 	dedup    time.Duration
+	durable  bool // Durable; see durable.go
 }
 
 func defaultTopicConfig() topicConfig { return topicConfig{capacity: DefaultCapacity} }

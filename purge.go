@@ -11,13 +11,18 @@ package herald
 // proportional to the ready messages; it never waits for anything else.
 func (q *Queue) Purge() int {
 	q.lock()
-	defer q.mu.Unlock()
 	n := q.ready.Len()
 	if n == 0 {
+		q.mu.Unlock()
 		return 0
 	}
+	dq := q.durable()
+	var ended []*Message // a Durable queue's, to settle in its log
 	for range n {
-		q.ready.PopFront()
+		e, _ := q.ready.PopFront()
+		if dq != nil {
+			ended = append(ended, e.m)
+		}
 	}
 	q.purged += uint64(n)
 	q.freeLocked(n)
@@ -27,5 +32,9 @@ func (q *Queue) Purge() int {
 		w.wake()
 	}
 	q.signalIfQuietLocked()
+	q.mu.Unlock()
+	if dq != nil {
+		dq.purged(ended)
+	}
 	return n
 }

@@ -180,6 +180,11 @@ func (q *Queue) Publish(ctx context.Context, m *Message) error {
 // put enqueues a stamped message. internal publishes (dead letters) never
 // wait for room and are accepted while the broker drains.
 func (q *Queue) put(ctx context.Context, m *Message, internal bool) error {
+	if q.ends.dur != nil {
+		if dq := q.durable(); dq != nil {
+			return dq.put(ctx, m, internal) // see durable_queue.go
+		}
+	}
 	return q.putSeq(ctx, m, 0, internal)
 }
 

@@ -28,6 +28,8 @@ func queueDiff(was, now queueConfig) string {
 		return differ("WithPriorities", was.priorities, now.priorities)
 	case was.dedup != now.dedup:
 		return differ("WithDedup", was.dedup, now.dedup)
+	case was.durable != now.durable:
+		return differ("Durable", was.durable, now.durable)
 	}
 	return redeliveryDiff(was.redeliveryConfig, now.redeliveryConfig)
 }

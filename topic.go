@@ -44,6 +44,7 @@ type Topic struct {
 
 	subs   atomic.Pointer[[]*Subscription] // plain subscriptions, copy-on-write
 	groups atomic.Pointer[[]*group]        // copy-on-write; changed under wmu
+	dur    *durableTopic                   // a Durable topic's log; see durable_topic.go
 
 	mu         sync.Mutex         // guards the lists below and groupByName
 	readers    ring.Ring[*waiter] // parked subscription readers
@@ -119,7 +120,7 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 			}
 			return nil
 		},
-		func() (*Topic, error) { return newTopic(b, name, cfg), nil })
+		func() (*Topic, error) { return b.makeTopic(name, cfg) })
 }
 
 func (t *Topic) kind() string { return "topic" }
@@ -180,6 +181,11 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	if err != nil {
 		return err
 	}
+	if t.dur != nil && seq != 0 {
+		if err := t.dur.logPublish(m, seq, len(groups)); err != nil {
+			return fmt.Errorf("topic %q: %w", t.name, err)
+		}
+	}
 	var errs []error
 	for _, g := range groups {
 		var err error
@@ -192,6 +198,9 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("group %q: %w", g.name, err))
+			if t.dur != nil {
+				t.dur.unref(seq) // the group did not take it
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -539,12 +548,10 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 		qcfg := queueConfig{queueSettings: queueSettings{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}}
 		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
 		g.q.ends.where = Place{Name: t.name, Kind: "topic", Group: cfg.group}
-		now := int64(-1)
-		for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
-			// Those that expired before the group was made never were its.
-			if m, at, ok := t.read(c); ok && !t.expired(m, at, &now) {
-				g.q.putSeq(context.Background(), m, c, true) // fits: the group's capacity is the ring's
-			}
+		if t.dur != nil {
+			t.dur.joinGroup(g, cfg) // see durable_topic.go
+		} else {
+			t.backfillLocked(g, cfg, nil)
 		}
 		t.mu.Lock()
 		t.groupNames[cfg.group] = g
@@ -555,6 +562,20 @@ func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.members.Add(1)
 	return &Subscription{t: t, cfg: *cfg, group: g, member: ctx, leave: cancel}, nil
+}
+
+// backfillLocked gives a new group the retained messages cfg asks for,
+// calling got (if not nil) with the sequence number of each; wmu held.
+func (t *Topic) backfillLocked(g *group, cfg *subscribeConfig, got func(seq uint64)) {
+	now := int64(-1)
+	for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
+		// Those that expired before the group was made never were its.
+		if m, at, ok := t.read(c); ok && !t.expired(m, at, &now) {
+			if g.q.putSeq(context.Background(), m, c, true) == nil && got != nil { // fits: the group's capacity is the ring's
+				got(c)
+			}
+		}
+	}
 }
 
 func (t *Topic) removeSub(s *Subscription) {

@@ -1,9 +1,3 @@
-//go:build heralddurable
-
-// The herald side of BenchmarkDurable needs herald.Open and herald.Durable
-// (issue #13). It is built only with -tags heralddurable until they are
-// merged; then the build tag goes and the side runs by default.
-
 package benchmarks
 
 import "github.com/heraldmq/herald"

@@ -39,8 +39,7 @@ import (
 //   - memory: a herald queue made with New, nothing on disk: the floor a
 //     durable queue with sync never is compared with.
 //   - herald: a durable herald queue (herald.Open, herald.Durable) with the
-//     default policy, sync always. It is built only with
-//     -tags heralddurable until the durable API is merged.
+//     default policy, sync always.
 //
 // Every side moves the same bodies: 1 KiB, one shared slice. An op, and a
 // msg in the ns/msg and msgs/s metrics, is one message published and, but
@@ -160,7 +159,7 @@ type durableSession interface {
 }
 
 // durableSides in the order they run, for each number of producers. The
-// herald side adds itself when built with -tags heralddurable.
+// herald side adds itself (durable_herald_test.go).
 var durableSides = []durableSide{
 	{"raw-fsync", openRawFsync},
 	{"raw-group", openRawGroup},

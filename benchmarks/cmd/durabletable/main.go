@@ -5,7 +5,6 @@
 // JetStream.
 //
 //	go run ./cmd/durabletable                          # runs go test -bench itself
-//	go run ./cmd/durabletable -tags heralddurable      # with the herald side, until it is merged
 //	go test -run '^$' -bench Durable -v . | go run ./cmd/durabletable -stdin
 //
 // It runs, five times over,
@@ -47,7 +46,7 @@ func main() {
 	count := flag.Int("count", 5, "rounds of go test -count 1: runs of each benchmark, of which the median is kept")
 	benchtime := flag.String("benchtime", "1000x", "go test -benchtime: 1000x moves 1,000 messages on every side")
 	bench := flag.String("bench", "^BenchmarkDurable$/^alternate$", "go test -bench")
-	tags := flag.String("tags", "", "go test -tags: heralddurable adds the herald side until it is merged")
+	tags := flag.String("tags", "", "go test -tags, passed on")
 	flag.Parse()
 
 	var in io.Reader = os.Stdin
@@ -308,12 +307,6 @@ func render(w io.Writer, r *results) {
 		fmt.Fprintln(w, "| producers | "+strings.Join(r.sides, " | ")+" |")
 		fmt.Fprintln(w, "| ---"+strings.Repeat(" | ---:", len(r.sides))+" |")
 	}
-	missing := func(side string) string {
-		if side == "herald" {
-			return "n/a (go test -tags heralddurable)"
-		}
-		return "n/a"
-	}
 
 	if len(r.alternate) > 0 {
 		header("ns/msg (msgs/s), every side in turns (BenchmarkDurable/alternate/<producers>):")
@@ -325,7 +318,7 @@ func render(w io.Writer, r *results) {
 			for _, s := range r.sides {
 				xs := r.column(p, s)
 				if len(xs) == 0 {
-					row = append(row, missing(s))
+					row = append(row, "n/a")
 					continue
 				}
 				c := cell(xs)
@@ -350,7 +343,7 @@ func render(w io.Writer, r *results) {
 				var v string
 				switch {
 				case !ok && (c.a == "herald" || c.b == "herald"):
-					v = missing("herald")
+					v = "n/a"
 				case !ok:
 					v = "n/a"
 				default:
@@ -379,7 +372,7 @@ func render(w io.Writer, r *results) {
 			for _, s := range r.sides {
 				xs := r.alone[s+"/"+p]
 				if len(xs) == 0 {
-					row = append(row, missing(s))
+					row = append(row, "n/a")
 					continue
 				}
 				seen = true

@@ -32,17 +32,17 @@ func TestRender(t *testing.T) {
 		// medians of each side's ns/msg; herald's column says how to get it
 		"| producers | raw-fsync | raw-group | jetstream | memory | herald |",
 		"| 1 | 900,000 (1,111/s) | 1,000,000 (1,000/s) | 3,000,000 (333/s) | 5,000 (200,000/s) | 1,500,000 (667/s) |",
-		"| 4 | 1,000,000 (1,000/s) | 500,000 (2,000/s), 2.20 rec/fsync | 400,000 (2,500/s) | 5,000 (200,000/s) | n/a (go test -tags heralddurable) |",
+		"| 4 | 1,000,000 (1,000/s) | 500,000 (2,000/s), 2.20 rec/fsync | 400,000 (2,500/s) | 5,000 (200,000/s) | n/a |",
 		// the median of the ratios within each run (0.9, 0.9, 0.4), not
 		// the ratio of the medians (900,000 / 1,500,000)
 		"| 1 | herald / raw-fsync | 90% ✓ (target ≥ 80%) |",
 		"| 1 | herald / jetstream | 2.00× |",
-		"| 4 | herald / jetstream | n/a (go test -tags heralddurable) |",
+		"| 4 | herald / jetstream | n/a |",
 		"| 4 | jetstream / raw-group | 1.25× |",
 		"| 4 | raw-group / raw-fsync | 2.00× |",
 		// the sides timed alone
-		"| 1 | 2,000,000 (500/s) | n/a | n/a | n/a | n/a (go test -tags heralddurable) |",
-		"| 4 | n/a | 500,000 (2,000/s), 2.00 rec/fsync | n/a | n/a | n/a (go test -tags heralddurable) |",
+		"| 1 | 2,000,000 (500/s) | n/a | n/a | n/a | n/a |",
+		"| 4 | n/a | 500,000 (2,000/s), 2.00 rec/fsync | n/a | n/a | n/a |",
 		"- BenchmarkDurable/jetstream-wq/4 (fail)",
 		"GOMAXPROCS 2",
 	} {

@@ -1,0 +1,411 @@
+package herald
+
+import (
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/heraldmq/herald/internal/wal"
+)
+
+// durableTopic is what a Durable topic adds to its Topic: the log record
+// of every message the ring retains or a group still holds. A record is
+// released when the ring has overwritten its message and every group that
+// got it has ended it there.
+type durableTopic struct {
+	s *durableStore
+	t *Topic
+
+	mu     sync.Mutex
+	recs   map[uint64]*topicRec     // by seq; guarded by mu
+	groups map[string]*durableGroup // by name, recovered or made; guarded by mu
+	// attempts are the deliveries of messages groups hold, for copies
+	// made by compaction; guarded by mu.
+	attempts map[groupSeq]int32
+}
+
+type groupSeq struct {
+	group string
+	seq   uint64
+}
+
+// topicRec is one topic message's record.
+type topicRec struct {
+	rid     uint64
+	pos     wal.Pos
+	m       *Message
+	refs    int  // the ring, unless evicted, and each group that holds it
+	evicted bool // the ring has let go of it
+}
+
+// durableGroup is a durable topic's subscription group: its record, and,
+// until a member joins after a restart, the messages it held.
+type durableGroup struct {
+	dt      *durableTopic
+	name    string
+	rid     uint64
+	pos     wal.Pos
+	start   uint64  // the first seq the group got
+	pending []entry // recovered, for the group's queue when it is made
+}
+
+// groupState is what recovery learns of a group.
+type groupState struct {
+	rid      uint64
+	pos      wal.Pos
+	start    uint64
+	done     map[uint64]bool  // topic rids the group ended
+	attempts map[uint64]int32 // topic rids the group delivered
+}
+
+// groupStates are recovered groups by topic and name.
+type groupStates map[string]map[string]*groupState
+
+func (gs groupStates) get(topic, group string) *groupState {
+	byName := gs[topic]
+	if byName == nil {
+		byName = map[string]*groupState{}
+		gs[topic] = byName
+	}
+	g := byName[group]
+	if g == nil {
+		g = &groupState{done: map[uint64]bool{}, attempts: map[uint64]int32{}}
+		byName[group] = g
+	}
+	return g
+}
+
+// makeTopic creates the topic declared as name; a Durable one gets its
+// retained messages, its sequence and its groups back. It runs under b.mu.
+func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
+	t := newTopic(b, name, cfg)
+	if !cfg.durable {
+		return t, nil
+	}
+	if err := b.checkDurable("topic", name); err != nil {
+		return nil, err
+	}
+	s := b.dur
+	dt := &durableTopic{s: s, t: t, recs: map[uint64]*topicRec{}, groups: map[string]*durableGroup{}, attempts: map[groupSeq]int32{}}
+	s.mu.Lock()
+	msgs := s.waiting[name]
+	delete(s.waiting, name)
+	states := s.groups[name]
+	delete(s.groups, name)
+	s.mu.Unlock()
+	dt.mu.Lock()
+	dt.restore(msgs, states)
+	dt.mu.Unlock()
+	s.mu.Lock()
+	s.topics[name] = dt // compaction sees it from now on
+	s.mu.Unlock()
+	t.dur = dt
+	return t, nil
+}
+
+// restore puts the recovered messages back into the ring and holds those
+// the recovered groups had not ended, for their queues; dt.mu held.
+func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupState) {
+	t := dt.t
+	slices.SortFunc(msgs, func(a, b *durableMsg) int { return compareU64(a.seq, b.seq) })
+	tail := uint64(1)
+	if n := len(msgs); n > 0 {
+		tail = msgs[n-1].seq + 1
+	}
+	ringFrom := uint64(1)
+	if tail > t.size() {
+		ringFrom = tail - t.size()
+	}
+	for name, g := range states {
+		if g.rid == 0 {
+			continue // its record is gone: the group had ended
+		}
+		dg := &durableGroup{dt: dt, name: name, rid: g.rid, pos: g.pos, start: g.start}
+		for _, d := range msgs {
+			if d.seq >= g.start && !g.done[d.rid] {
+				dg.pending = append(dg.pending, entry{m: d.m, attempt: g.attempts[d.rid], seq: d.seq, expires: t.b.fromUnix(d.expires)})
+				if a := g.attempts[d.rid]; a > 0 {
+					dt.attempts[groupSeq{name, d.seq}] = a
+				}
+				dt.ref(d, false)
+			}
+		}
+		dt.groups[name] = dg
+	}
+	for _, d := range msgs {
+		if d.seq >= ringFrom {
+			sl := &t.slots[d.seq&t.mask]
+			sl.m.Store(d.m)
+			sl.at.Store(t.b.fromUnix(d.m.Time.UnixNano()))
+			sl.seq.Store(d.seq)
+			t.published++
+			dt.ref(d, true)
+		}
+		if dt.recs[d.seq] == nil { // neither retained nor held by a group
+			dt.s.settle(d.rid)
+			dt.s.log.Release(d.pos)
+		}
+	}
+	t.tail.Store(tail)
+}
+
+// ref counts one more holder of a recovered message.
+func (dt *durableTopic) ref(d *durableMsg, ring bool) {
+	r := dt.recs[d.seq]
+	if r == nil {
+		r = &topicRec{rid: d.rid, pos: d.pos, m: d.m, evicted: true}
+		dt.recs[d.seq] = r
+	}
+	r.refs++
+	if ring {
+		r.evicted = false
+	}
+}
+
+// logPublish writes the publish record of m, which the ring holds as seq
+// and groups got too, waiting until it is durable; and lets go of the
+// message the ring overwrote for it.
+func (dt *durableTopic) logPublish(m *Message, seq uint64, groups int) error {
+	t := dt.t
+	rec := &durRec{rid: dt.s.nextRid()}
+	if m.TTL > 0 {
+		rec.expires = unixNow() + int64(m.TTL)
+	}
+	pos, err := dt.s.writePublishSeq(t.name, m, rec, seq)
+	if err != nil {
+		return err // the groups do not get it
+	}
+	r := &topicRec{rid: rec.rid, pos: pos, m: m, refs: 1 + groups}
+	dt.mu.Lock()
+	if old := dt.recs[seq]; old != nil { // groups ended it before it was logged
+		r.refs += old.refs
+	}
+	dt.recs[seq] = r
+	dt.mu.Unlock()
+	if seq > t.size() {
+		dt.evict(seq - t.size())
+	}
+	if t.tail.Load() > seq+t.size() { // overwritten before it was logged
+		dt.evict(seq)
+	}
+	return nil
+}
+
+// evict lets go of the ring's hold on seq.
+func (dt *durableTopic) evict(seq uint64) {
+	dt.mu.Lock()
+	r := dt.recs[seq]
+	if r == nil || r.evicted || r.pos == (wal.Pos{}) {
+		dt.mu.Unlock()
+		return
+	}
+	r.evicted = true
+	dt.mu.Unlock()
+	dt.unref(seq)
+}
+
+// unref lets go of one hold on seq, and of its record after the last.
+// A hold let go of before the record is logged is kept as a negative
+// count, which logPublish adds.
+func (dt *durableTopic) unref(seq uint64) {
+	dt.mu.Lock()
+	r := dt.recs[seq]
+	if r == nil {
+		r = &topicRec{}
+		dt.recs[seq] = r
+	}
+	r.refs--
+	if r.refs > 0 || r.pos == (wal.Pos{}) {
+		dt.mu.Unlock()
+		return
+	}
+	delete(dt.recs, seq)
+	dt.mu.Unlock()
+	dt.s.settle(r.rid) // so that recovery does not bring it back
+	dt.s.release(r.pos)
+}
+
+// ridOf returns the rid of seq's record; 0 if it has none.
+func (dt *durableTopic) ridOf(seq uint64) uint64 {
+	dt.mu.Lock()
+	defer dt.mu.Unlock()
+	if r := dt.recs[seq]; r != nil {
+		return r.rid
+	}
+	return 0
+}
+
+// joinGroup is the durable part of making group g: a group recovered
+// under its name gets back the messages it held, with their attempts;
+// a new one is logged, and its backfill is held for it. wmu is held.
+func (dt *durableTopic) joinGroup(g *group, cfg *subscribeConfig) {
+	t := dt.t
+	dt.mu.Lock()
+	dg := dt.groups[g.name]
+	dt.mu.Unlock()
+	g.q.ends.dur = dgHook{dt, g.name}
+	if dg != nil {
+		q := g.q
+		for _, e := range dg.pending {
+			q.lock()
+			q.published++
+			q.fed = true
+			q.forcePlace()
+			q.readyLocked(e)
+			q.mu.Unlock()
+		}
+		dg.pending = nil
+		return
+	}
+	start := max(t.startCursorLocked(cfg), t.oldest())
+	dg = &durableGroup{dt: dt, name: g.name, rid: dt.s.nextRid(), start: start}
+	var buf []byte
+	pos, err := dt.s.log.Append(recGroup, appendGroup(buf, dg.rid, t.name, g.name, start))
+	if err != nil {
+		dt.s.b.log(slog.LevelWarn, "durable: group not logged: it will not survive a restart",
+			"topic", t.name, "group", g.name, "error", err)
+	}
+	dg.pos = pos
+	dt.mu.Lock()
+	dt.groups[g.name] = dg
+	dt.mu.Unlock()
+	t.backfillLocked(g, cfg, func(seq uint64) {
+		dt.mu.Lock()
+		r := dt.recs[seq]
+		if r == nil { // published, not yet logged: logPublish adds this hold
+			r = &topicRec{}
+			dt.recs[seq] = r
+		}
+		r.refs++
+		dt.mu.Unlock()
+	})
+}
+
+// dgHook is what a durable group's queue tells its topic's log.
+type dgHook struct {
+	dt    *durableTopic
+	group string
+}
+
+// observe ends the message in the group on every outcome but a nack.
+func (h dgHook) observe(e entry, info EndInfo) {
+	if info.Outcome == OutcomeNacked {
+		return
+	}
+	h.dt.mu.Lock()
+	delete(h.dt.attempts, groupSeq{h.group, e.seq})
+	h.dt.mu.Unlock()
+	if rid := h.dt.ridOf(e.seq); rid != 0 {
+		var buf [48]byte
+		h.dt.s.log.AppendNoWait(recGDone, appendGroupMark(buf[:0], rid, 0, h.group))
+	}
+	h.dt.unref(e.seq)
+}
+
+func (h dgHook) delivered(e entry) {
+	h.dt.mu.Lock()
+	h.dt.attempts[groupSeq{h.group, e.seq}] = e.attempt
+	h.dt.mu.Unlock()
+	if rid := h.dt.ridOf(e.seq); rid != 0 {
+		var buf [48]byte
+		h.dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(buf[:0], rid, e.attempt, h.group))
+	}
+}
+
+// writePublishSeq is writePublish for a topic's message.
+func (s *durableStore) writePublishSeq(dest string, m *Message, rec *durRec, seq uint64) (wal.Pos, error) {
+	tag, body, err := encodeBody(s.codec, m.Body)
+	if err != nil {
+		return wal.Pos{}, err
+	}
+	d := durableMsg{rid: rec.rid, dest: dest, m: m, expires: rec.expires, seq: seq}
+	p := appendPublish(make([]byte, 0, 64+len(body)+len(m.ID)+len(dest)), &d, tag, body)
+	pos, err := s.log.Append(recPublish, p)
+	if err != nil {
+		return wal.Pos{}, walError("durable publish", err)
+	}
+	return pos, nil
+}
+
+// copyForward copies the topic's records in segments below below: its
+// messages and its groups' records. It reports false if the log failed.
+func (dt *durableTopic) copyForward(below uint64) bool {
+	type straggler struct {
+		seq uint64
+		r   *topicRec
+	}
+	var todo []straggler
+	var groups []*durableGroup
+	dt.mu.Lock()
+	for seq, r := range dt.recs {
+		if r.pos != (wal.Pos{}) && r.pos.Segment < below {
+			todo = append(todo, straggler{seq, r})
+		}
+	}
+	for _, g := range dt.groups {
+		if g.pos != (wal.Pos{}) && g.pos.Segment < below {
+			groups = append(groups, g)
+		}
+	}
+	dt.mu.Unlock()
+	for _, x := range todo {
+		m, rid := x.r.m, x.r.rid
+		rec := &durRec{rid: rid}
+		if m.TTL > 0 {
+			rec.expires = m.Time.UnixNano() + int64(m.TTL)
+		}
+		pos, err := dt.s.writePublishSeq(dt.t.name, m, rec, x.seq)
+		if err != nil {
+			return false
+		}
+		dt.mu.Lock()
+		live := dt.recs[x.seq] == x.r
+		old := x.r.pos
+		if live {
+			x.r.pos = pos
+		}
+		dt.mu.Unlock()
+		if !live { // released while it was copied: the copy must not come back
+			dt.s.settle(rid)
+			old = pos
+		}
+		dt.s.log.Release(old)
+		dt.s.copied.Add(1)
+		if live {
+			dt.copyAttempts(rid, x.seq)
+		}
+	}
+	for _, g := range groups {
+		pos, err := dt.s.log.Append(recGroup, appendGroup(nil, g.rid, dt.t.name, g.name, g.start))
+		if err != nil {
+			return false
+		}
+		dt.mu.Lock()
+		old := g.pos
+		g.pos = pos
+		dt.mu.Unlock()
+		dt.s.log.Release(old)
+		dt.s.copied.Add(1)
+	}
+	return true
+}
+
+// copyAttempts notes again the deliveries of seq to groups, after its
+// record was copied: the notes before the copy may go with their segment.
+func (dt *durableTopic) copyAttempts(rid, seq uint64) {
+	type note struct {
+		group   string
+		attempt int32
+	}
+	var notes []note
+	dt.mu.Lock()
+	for name := range dt.groups {
+		if a, ok := dt.attempts[groupSeq{name, seq}]; ok {
+			notes = append(notes, note{name, a})
+		}
+	}
+	dt.mu.Unlock()
+	for _, n := range notes {
+		dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(nil, rid, n.attempt, n.group))
+	}
+}
