@@ -64,7 +64,7 @@
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
 // [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged],
 // [ErrDuplicate], [ErrNoResponders], [ErrRejected], [ErrBodyType],
-// [ErrTransform], [ErrBadPattern], [ErrAckTimeout]) or types that wrap
-// them ([RouteError], [ReplyError], [LagError], [PermanentError],
-// [PanicError]), for errors.Is and errors.As.
+// [ErrTransform], [ErrBadPattern], [ErrAckTimeout], [ErrUnsettled]) or
+// types that wrap them ([RouteError], [ReplyError], [LagError],
+// [PermanentError], [PanicError]), for errors.Is and errors.As.
 package herald
