@@ -163,13 +163,6 @@ func (d *Delivery) settle(how uint64, cause error) error {
 	return nil
 }
 
-// finish is the settle of a handler's result, after it returned.
-func (d *Delivery) finish(how uint64, cause error) {
-	if d.claim(how) {
-		d.apply(how, cause)
-	}
-}
-
 func (d *Delivery) apply(how uint64, cause error) {
 	if d.src != nil {
 		d.src.settle(d, how, cause)
@@ -197,6 +190,23 @@ func (d *Delivery) timedOut() bool { return d.state.Load()&timedOutBit != 0 }
 // retire marks the delivery as its handler's no more: settles and replies
 // through it fail from now on.
 func (d *Delivery) retire() { d.state.Or(retiredBit) }
+
+// retireAs retires d and, unless it is settled already, settles it as how
+// with the same atomic operation: one per message on the consumer's path,
+// where retire and then finish would take two.
+func (d *Delivery) retireAs(how uint64, cause error) {
+	for {
+		cur := d.state.Load()
+		if cur&settledMask != settledNone {
+			d.retire()
+			return
+		}
+		if d.state.CompareAndSwap(cur, cur|how|retiredBit) {
+			d.apply(how, cause)
+			return
+		}
+	}
+}
 
 // isRetired reports whether the delivery's handler has returned; it notes
 // a late use if so.
@@ -232,11 +242,11 @@ func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 // while the garbage collector runs.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
 	d.Message, d.orig, d.Attempt, d.Seq, d.expires = e.m, nil, int(e.attempt), e.seq, e.expires
-	if d.src != src {
-		d.src = src
-	}
-	if d.counts != counts {
-		d.counts = counts
+	// counts belong to one consumer of one source (or are the source's
+	// shared ones), so the same counts mean the same src: comparing the
+	// pointers costs less than comparing the interfaces.
+	if d.counts != counts || d.src == nil {
+		d.src, d.counts = src, counts
 	}
 	d.gen++
 	d.state.Store(d.gen << genShift) // a new generation, unsettled

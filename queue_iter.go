@@ -109,8 +109,5 @@ func (p *puller) end() {
 		return
 	}
 	p.cur = nil
-	d.retire()
-	if d.settled() == settledNone {
-		d.finish(settledNack, ErrUnsettled)
-	}
+	d.retireAs(settledNack, ErrUnsettled)
 }
