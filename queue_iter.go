@@ -62,6 +62,7 @@ func pull(ctx context.Context, b *Broker, src source, yield func(*Delivery, erro
 		return
 	}
 	defer b.doneConsumer()
+	b.checkDeadLetter(src)
 	w := b.getWaiter()
 	defer b.putWaiter(w)
 	p := new(puller)

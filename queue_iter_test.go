@@ -282,3 +282,36 @@ func TestQueueAllAllocatesNothingPerMessage(t *testing.T) {
 		t.Errorf("%d allocations for %d messages, want a few for the loop", allocs, n)
 	}
 }
+
+// A delivery whose ack timeout passes while the loop body holds it is
+// redelivered: the body's late Ack returns ErrSettled, and the end of the
+// iteration does not nack it a second time.
+func TestQueueAllAckTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithAckTimeout(time.Second))
+		publishOrFail(t, q, "slow")
+		var attempts []int
+		for d, err := range q.All(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			attempts = append(attempts, d.Attempt)
+			if d.Attempt == 1 {
+				time.Sleep(2 * time.Second) // fake time: the ack timeout passes
+				if err := d.Ack(); !errors.Is(err, ErrSettled) {
+					t.Errorf("Ack after the ack timeout = %v, want ErrSettled", err)
+				}
+				continue
+			}
+			if err := d.Ack(); err != nil {
+				t.Errorf("Ack of the redelivery: %v", err)
+			}
+			break
+		}
+		if fmt.Sprint(attempts) != "[1 2]" {
+			t.Errorf("attempts %v, want [1 2]", attempts)
+		}
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 2, Acked: 1, Nacked: 1})
+	})
+}
