@@ -41,15 +41,16 @@ func (l *deliveryList) remove(d *Delivery) {
 
 // trackLocked starts d's ack timeout.
 func (q *Queue) trackLocked(d *Delivery) {
-	d.deadline = time.Now().Add(q.cfg.ackTimeout)
+	d.deadline = deadline(q.b.clock(), q.cfg.ackTimeout)
 	q.inflight.pushBack(d)
 	if !q.ackSweepDue {
 		q.scheduleSweepLocked(d.deadline)
 	}
 }
 
-func (q *Queue) scheduleSweepLocked(at time.Time) {
-	q.ackSweepDue = q.b.sched.At(at, timed{q: q, kind: timedAckSweep})
+// scheduleSweepLocked schedules a sweep at at on the broker clock.
+func (q *Queue) scheduleSweepLocked(at int64) {
+	q.ackSweepDue = q.b.sched.At(q.b.epoch.Add(time.Duration(at)), timed{q: q, kind: timedAckSweep})
 }
 
 // sweepAckTimeouts redelivers every delivery whose ack timeout has passed.
@@ -61,8 +62,8 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	var expired []entry
 	q.lock()
 	q.ackSweepDue = false
-	now := time.Now()
-	for d := q.inflight.head; d != nil && !d.deadline.After(now); d = q.inflight.head {
+	now := q.b.clock()
+	for d := q.inflight.head; d != nil && d.deadline <= now; d = q.inflight.head {
 		q.inflight.remove(d)
 		// Read before the claim: once the handler goroutine sees the claim,
 		// it may hand d out again.

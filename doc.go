@@ -65,9 +65,10 @@
 // Errors are sentinels ([ErrClosed], [ErrFull], [ErrUnroutable],
 // [ErrSettled], [ErrNotFound], [ErrExists], [ErrInvalid], [ErrLagged],
 // [ErrDuplicate], [ErrNoResponders], [ErrRejected], [ErrBodyType],
-// [ErrTransform], [ErrBadPattern], [ErrAckTimeout], [ErrCorrupt]), for
-// errors.Is, and types that say more ([RouteError], [ReplyError],
-// [LagError], [BodyTypeError], [PermanentError], [PanicError]), for
-// errors.As. A context's error and the errors of user code (handlers,
-// codecs) are passed through or carried, not replaced by a sentinel.
+// [ErrTransform], [ErrBadPattern], [ErrAckTimeout], [ErrCorrupt],
+// [ErrUnsettled]), for errors.Is, and types that say more ([RouteError],
+// [ReplyError], [LagError], [BodyTypeError], [PermanentError],
+// [PanicError]), for errors.As. A context's error and the errors of user
+// code (handlers, codecs) are passed through or carried, not replaced by a
+// sentinel.
 package herald

@@ -133,6 +133,11 @@ func (e *PanicError) Error() string { return fmt.Sprintf("herald: handler panick
 // message that dies because its last delivery timed out.
 var ErrAckTimeout = errors.New("herald: ack timeout")
 
+// ErrUnsettled is the error recorded on a delivery that [Queue.All] nacked
+// because its loop body left it unsettled (an [Observer]'s End hook sees
+// it, and a dead letter's [HeaderDeathError] carries it).
+var ErrUnsettled = errors.New("herald: delivery left unsettled by the loop body")
+
 // LagError tells a topic subscription how many messages it missed because
 // it fell more than the topic's capacity behind under OverflowDropOldest.
 // Receive returns it once, before the oldest message still retained; the

@@ -189,9 +189,7 @@ func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owne
 		}
 		d.Missed, missed = missed, 0
 		b.observeDeliver(hc.ctx, d, true)
-		err := b.call(hc.ctx, h, d)
-		d.retire()
-		settleByResult(d, err)
+		settleByResult(d, b.call(hc.ctx, h, d))
 		if hc.cancel != nil && d.timedOut() {
 			hc.cancel(ErrAckTimeout)
 			hc.renew()
@@ -254,19 +252,16 @@ func (r *deliveryRing) next() *Delivery {
 	return d
 }
 
-// settleByResult settles d as its handler's result says, unless the
-// handler settled it already.
+// settleByResult retires d, whose handler returned err, and settles it
+// as err says unless the handler settled it already.
 func settleByResult(d *Delivery, err error) {
-	if d.settled() != settledNone {
-		return
-	}
 	switch {
 	case err == nil:
-		d.finish(settledAck, nil)
+		d.retireAs(settledAck, nil)
 	case isPermanent(err):
-		d.finish(settledReject, err)
+		d.retireAs(settledReject, err)
 	default:
-		d.finish(settledNack, err)
+		d.retireAs(settledNack, err)
 	}
 }
 

@@ -98,15 +98,16 @@ type Delivery struct {
 	orig    *Message      // what was published, when a transform replaced Message
 	counts  *settleCounts // where the settlement is counted
 	state   atomic.Uint64 // generation<<genShift | flags | settlement; see claim
-	gen     uint64        // the generation; written only by reset
 	expires int64         // the message's expiry on the broker clock; 0: never
 	owner   *handout      // the consumer that hands it out; nil from Receive
 	// cancel ends the context of the handler the delivery was given to:
 	// set on queues with an ack timeout, whose sweep calls it.
 	cancel context.CancelCauseFunc
 
-	// Ack-timeout bookkeeping, guarded by q.mu.
-	deadline   time.Time
+	// Ack-timeout bookkeeping, guarded by q.mu. deadline is on the broker
+	// clock, 8 bytes rather than a time.Time's 24: Receive allocates a
+	// Delivery per message.
+	deadline   int64
 	prev, next *Delivery
 	listed     bool
 }
@@ -165,13 +166,6 @@ func (d *Delivery) settle(how uint64, cause error) error {
 	return nil
 }
 
-// finish is the settle of a handler's result, after it returned.
-func (d *Delivery) finish(how uint64, cause error) {
-	if d.claim(how) {
-		d.apply(how, cause)
-	}
-}
-
 func (d *Delivery) apply(how uint64, cause error) {
 	if d.src != nil {
 		d.src.settle(d, how, cause)
@@ -199,6 +193,23 @@ func (d *Delivery) timedOut() bool { return d.state.Load()&timedOutBit != 0 }
 // retire marks the delivery as its handler's no more: settles and replies
 // through it fail from now on.
 func (d *Delivery) retire() { d.state.Or(retiredBit) }
+
+// retireAs retires d and, unless it is settled already, settles it as how
+// with the same atomic operation: one per message on the consumer's path,
+// where retire and then finish would take two.
+func (d *Delivery) retireAs(how uint64, cause error) {
+	for {
+		cur := d.state.Load()
+		if cur&settledMask != settledNone {
+			d.retire()
+			return
+		}
+		if d.state.CompareAndSwap(cur, cur|how|retiredBit) {
+			d.apply(how, cause)
+			return
+		}
+	}
+}
 
 // isRetired reports whether the delivery's handler has returned; it notes
 // a late use if so.
@@ -234,14 +245,14 @@ func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 // while the garbage collector runs.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
 	d.Message, d.orig, d.Attempt, d.Seq, d.expires = e.m, nil, int(e.attempt), e.seq, e.expires
-	if d.src != src {
-		d.src = src
+	// counts belong to one consumer of one source (or are the source's
+	// shared ones), so the same counts mean the same src: comparing the
+	// pointers costs less than comparing the interfaces.
+	if d.counts != counts || d.src == nil {
+		d.src, d.counts = src, counts
 	}
-	if d.counts != counts {
-		d.counts = counts
-	}
-	d.gen++
-	d.state.Store(d.gen << genShift) // a new generation, unsettled
+	// A new generation, unsettled. Only reset writes the generation bits.
+	d.state.Store((d.state.Load()>>genShift + 1) << genShift)
 }
 
 // Settled reports whether the delivery has been settled: acked, nacked or

@@ -96,7 +96,7 @@ type DeliverInfo struct {
 	Place              // the queue, or the topic and group, it comes from
 	Delivery *Delivery // read only: do not settle or keep it
 	// Consume is true for a delivery to a Consume handler, false for one
-	// that Receive (or a subscription's All) returns.
+	// that Receive or an All loop hands out.
 	Consume bool
 }
 

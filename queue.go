@@ -427,10 +427,8 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	}
 	q.receivers.Add(1)
 	defer q.doneReceiving()
-	w := q.b.getWaiter()
-	defer q.b.putWaiter(w)
 	d := new(Delivery)
-	if err := q.take(ctx, w, d, &q.settles.shared, nil); err != nil {
+	if err := q.take(ctx, nil, d, &q.settles.shared, nil); err != nil {
 		return nil, err
 	}
 	q.b.observeDeliver(ctx, d, false)
@@ -438,7 +436,8 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 }
 
 // take waits for the next live message and makes d its delivery.
-// Its settlement is counted in counts.
+// Its settlement is counted in counts. It parks on w, or with a nil w
+// (Receive's) on a pooled waiter, taken only if it has to park.
 func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settleCounts, buf *prefetchBuf) error {
 	if buf != nil && buf.Len() > 0 {
 		return q.takePrefetched(ctx, w, d, counts, buf)
@@ -488,10 +487,22 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			continue
 		}
 		spins = 0
-		if err := q.parkLocked(ctx, w, &q.consumers); err != nil {
+		if err := q.parkToTakeLocked(ctx, w); err != nil {
 			return err
 		}
 	}
+}
+
+// parkToTakeLocked is parkLocked on q.consumers, on a pooled waiter when
+// w is nil: a woken waiter is off every list, so it goes back at once.
+func (q *Queue) parkToTakeLocked(ctx context.Context, w *waiter) error {
+	if w != nil {
+		return q.parkLocked(ctx, w, &q.consumers)
+	}
+	w = q.b.getWaiter()
+	err := q.parkLocked(ctx, w, &q.consumers)
+	q.b.putWaiter(w)
+	return err
 }
 
 // parkLocked parks w on list until it is woken, with q.mu held on entry and,

@@ -84,27 +84,7 @@ func benchQueue1to1Herald(b *testing.B, br *Broker) {
 
 func BenchmarkQueue4to4(b *testing.B) {
 	const producers, consumers = 4, 4
-	b.Run("chan", func(b *testing.B) {
-		b.ReportAllocs()
-		ch := make(chan *Message, benchCapacity)
-		var prod, cons sync.WaitGroup
-		for range consumers {
-			cons.Go(func() {
-				for range ch {
-				}
-			})
-		}
-		for p := range producers {
-			prod.Go(func() {
-				for range share(b.N, producers, p) {
-					ch <- &Message{Body: benchBody}
-				}
-			})
-		}
-		prod.Wait()
-		close(ch)
-		cons.Wait()
-	})
+	b.Run("chan", benchQueue4to4Chan)
 	b.Run("herald", func(b *testing.B) {
 		b.ReportAllocs()
 		br := New()
@@ -128,21 +108,7 @@ func BenchmarkQueue4to4(b *testing.B) {
 }
 
 func BenchmarkPingPong(b *testing.B) {
-	b.Run("chan", func(b *testing.B) {
-		b.ReportAllocs()
-		ping := make(chan *Message, benchCapacity)
-		pong := make(chan *Message, benchCapacity)
-		go func() {
-			for m := range ping {
-				pong <- &Message{Body: m.Body}
-			}
-		}()
-		for range b.N {
-			ping <- &Message{Body: benchBody}
-			<-pong
-		}
-		close(ping)
-	})
+	b.Run("chan", benchPingPongChan)
 	b.Run("herald", func(b *testing.B) {
 		b.ReportAllocs()
 		br := New()
@@ -164,6 +130,45 @@ func BenchmarkPingPong(b *testing.B) {
 		ping.Publish(context.Background(), &Message{Body: 0})
 		<-done
 	})
+}
+
+func benchQueue4to4Chan(b *testing.B) {
+	const producers, consumers = 4, 4
+	b.ReportAllocs()
+	ch := make(chan *Message, benchCapacity)
+	var prod, cons sync.WaitGroup
+	for range consumers {
+		cons.Go(func() {
+			for range ch {
+			}
+		})
+	}
+	for p := range producers {
+		prod.Go(func() {
+			for range share(b.N, producers, p) {
+				ch <- &Message{Body: benchBody}
+			}
+		})
+	}
+	prod.Wait()
+	close(ch)
+	cons.Wait()
+}
+
+func benchPingPongChan(b *testing.B) {
+	b.ReportAllocs()
+	ping := make(chan *Message, benchCapacity)
+	pong := make(chan *Message, benchCapacity)
+	go func() {
+		for m := range ping {
+			pong <- &Message{Body: m.Body}
+		}
+	}()
+	for range b.N {
+		ping <- &Message{Body: benchBody}
+		<-pong
+	}
+	close(ping)
 }
 
 // BenchmarkQueuePrefetch is BenchmarkQueue4to4's herald side with each

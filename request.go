@@ -52,17 +52,22 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 	if r, ok := d.(interface{ responders() bool }); ok && !r.responders() {
 		return nil, fmt.Errorf("%w: %s %q", ErrNoResponders, d.kind(), name)
 	}
-	box := b.replies.open()
-	defer b.replies.close(box)
 	// Fill in the caller's message as Publish does (on a retry with the
 	// same message there is nothing left to fill in, so nothing is
 	// written while the first attempt's consumer reads it), and send a
-	// copy that carries this request's own reply destination.
+	// copy that carries this request's own reply destination. The copy
+	// lives in the box, and the box wakes this call through a pooled
+	// waiter: a round trip allocates nothing beyond the box.
 	if m.CorrelationID == "" {
 		m.CorrelationID = nextID()
 	}
 	m.stamp(b.wall)
-	req := *m
+	w := b.getWaiter()
+	box := b.replies.open(w)
+	defer b.putWaiter(w)
+	defer b.replies.close(box)
+	box.req = *m
+	req := &box.req
 	req.ReplyTo = box.name
 	if deadline, ok := ctx.Deadline(); ok {
 		ttl := time.Until(deadline)
@@ -73,12 +78,12 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 			req.TTL = ttl
 		}
 	}
-	if err := b.publishTo(ctx, d, &req); err != nil {
+	if err := b.publishTo(ctx, d, req); err != nil {
 		return nil, err
 	}
 	select {
-	case <-box.done:
-		return box.answer() // set before done was closed
+	case <-w.ch:
+		return box.answer() // set before w was woken
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.ctx.Done():
@@ -184,16 +189,20 @@ type replyBoxes struct {
 }
 
 // replyBox holds the one answer a request waits for: a reply or, when the
-// request was rejected, an error. The first answer wins.
+// request was rejected, an error. The first answer wins, and wakes the
+// request's waiter; none is taken once the request has stopped waiting.
 type replyBox struct {
-	name  string
-	done  chan struct{} // closed when reply or err is set
-	mu    sync.Mutex
-	reply *Message
-	err   error
+	req  Message // the copy of the request that is published
+	name string
+
+	mu     sync.Mutex
+	w      *waiter // Request's, until closed
+	closed bool
+	reply  *Message
+	err    error
 }
 
-// answer returns what Request returns for the box's answer; done is closed.
+// answer returns what Request returns for the box's answer, once set.
 func (box *replyBox) answer() (*Message, error) {
 	switch {
 	case box.err != nil:
@@ -208,8 +217,9 @@ func (box *replyBox) answer() (*Message, error) {
 	return box.reply, nil
 }
 
-func (r *replyBoxes) open() *replyBox {
-	box := &replyBox{name: replyNames.next(), done: make(chan struct{})}
+// open makes a reply destination that wakes w when answered.
+func (r *replyBoxes) open(w *waiter) *replyBox {
+	box := &replyBox{name: replyNames.next(), w: w}
 	r.mu.Lock()
 	if r.boxes == nil {
 		r.boxes = map[string]*replyBox{}
@@ -219,10 +229,18 @@ func (r *replyBoxes) open() *replyBox {
 	return box
 }
 
+// close removes box, after which it takes no answer and lets go of its
+// waiter, emptied of a wake-up that came too late, for reuse.
 func (r *replyBoxes) close(box *replyBox) {
 	r.mu.Lock()
 	delete(r.boxes, box.name)
 	r.mu.Unlock()
+	box.mu.Lock()
+	box.closed = true
+	w := box.w
+	box.w = nil
+	box.mu.Unlock()
+	w.drain()
 }
 
 func (r *replyBoxes) lookup(name string) (destination, bool) {
@@ -251,9 +269,9 @@ func (box *replyBox) put(_ context.Context, m *Message, _ bool) error {
 
 func (box *replyBox) set(m *Message, err error) {
 	box.mu.Lock()
-	if box.reply == nil && box.err == nil {
+	if !box.closed && box.reply == nil && box.err == nil {
 		box.reply, box.err = m, err
-		close(box.done)
+		box.w.wake()
 	}
 	box.mu.Unlock()
 }
