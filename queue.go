@@ -566,7 +566,9 @@ func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason
 
 // settle applies a won settlement of one of q's deliveries.
 func (q *Queue) settle(d *Delivery, how uint64, cause error) {
-	if how == settledNack {
+	if v, ok := cause.(settleVariant); ok && how == settledNack {
+		q.settleVariant(d, v) // Requeue or Release; see settlevariants.go
+	} else if how == settledNack {
 		q.nack(d, cause)
 	} else {
 		if q.cfg.ackTimeout > 0 {
