@@ -483,6 +483,7 @@ type bindConfig struct {
 	headers   Headers
 	any       bool
 	set       bool // MatchAll or MatchAny was given
+	observer  bool // AsObserver; see bindobserver.go
 }
 
 // WithAlternate names the exchange that receives the messages this
