@@ -38,6 +38,9 @@ type Handler func(ctx context.Context, d *Delivery) error
 // at most its concurrency in unacked deliveries, unless [WithPrefetch] lets
 // it take more ahead.
 func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
+	if q.sac != nil {
+		return q.consumeSingle(ctx, h, opts) // see singleactive.go
+	}
 	return consume(ctx, q.b, q, h, opts)
 }
 

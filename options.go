@@ -111,6 +111,8 @@ type queueSettings struct {
 	ttl        time.Duration
 	priorities int // levels; 1: none
 	dedup      time.Duration
+	// singleActive: WithSingleActiveConsumer; see singleactive.go
+	singleActive bool
 	redeliveryConfig
 }
 
