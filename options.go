@@ -228,6 +228,7 @@ func (c *redeliveryConfig) validate(name string) error {
 type consumeConfig struct {
 	concurrency int
 	prefetch    int
+	keyOrder    bool // WithKeyOrdering; see keyorder.go
 
 	middleware []Middleware // WithMiddleware; see middleware.go
 }

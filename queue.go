@@ -577,7 +577,9 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 	if v, ok := cause.(settleVariant); ok && how == settledNack {
 		q.settleVariant(d, v) // Requeue or Release; see settlevariants.go
 	} else if how == settledNack {
-		if q.sac == nil || !q.holdNack(d, cause) {
+		if ko := d.keyOrderOf(); ko != nil && ko.nack(d, cause) {
+			// held by a consumer WithKeyOrdering; see keyorder.go
+		} else if q.sac == nil || !q.holdNack(d, cause) {
 			q.nack(d, cause)
 		}
 	} else {

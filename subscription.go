@@ -404,6 +404,8 @@ func (s *Subscription) park(ctx context.Context, w *waiter) error {
 func (s *Subscription) settle(d *Delivery, how uint64, cause error) {
 	if v, ok := cause.(settleVariant); ok && how == settledNack {
 		s.settleVariant(d, v) // Requeue or Release; see settlevariants.go
+	} else if ko := d.keyOrderOf(); how == settledNack && ko != nil && ko.nack(d, cause) {
+		// held by a consumer WithKeyOrdering; see keyorder.go
 	} else {
 		settleEntry(d, how, cause, &s.cfg.redeliveryConfig, &s.ends, s)
 	}
