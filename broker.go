@@ -66,6 +66,8 @@ type Broker struct {
 	// internal/glabel), so that profiles and leak checks can tell them
 	// from another broker's.
 	labels pprof.LabelSet
+
+	patterns patternSubs // SubscribePattern; see pattern.go
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed
