@@ -70,6 +70,9 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 		cancel := d.cancel
 		// A settle racing with the sweep wins or loses here, once.
 		if d.claim(settledNack | timedOutBit) {
+			if q.sac != nil {
+				q.sac.release(d) // a Receive's delivery held the queue
+			}
 			expired = append(expired, d.entry())
 			if cancel != nil {
 				// Before the message is ready again, so that no handler

@@ -67,7 +67,8 @@ type Broker struct {
 	// from another broker's.
 	labels pprof.LabelSet
 
-	dur *durableStore // the write-ahead log of a broker made with Open; see durable.go
+	dur      *durableStore // the write-ahead log of a broker made with Open; see durable.go
+	patterns patternSubs   // SubscribePattern; see pattern.go
 }
 
 // New returns a ready broker. It starts no goroutine until one is needed

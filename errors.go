@@ -47,8 +47,10 @@ var (
 	// WithDedup when a message with the same ID was published to it within
 	// the window; the message is not added again.
 	ErrDuplicate = errors.New("herald: duplicate message")
-	// ErrNoResponders is returned by Request when nothing consumes the
-	// destination, so no reply could come (NATS's no-responders).
+	// ErrNoResponders is returned by Request when nothing could ever
+	// receive the request, so no reply could come (NATS's no-responders):
+	// a topic with no subscription and no group. A queue holds a request
+	// until a consumer comes, so Request to a queue waits instead.
 	ErrNoResponders = errors.New("herald: no responders")
 	// ErrRejected is wrapped by the [*ReplyError] Request returns when the
 	// consumer rejected the request instead of answering it.

@@ -166,3 +166,25 @@ func ExampleRouteError() {
 	// true 1 tiny
 	// herald: exchange "x": 1 of 2 destinations refused the message: "tiny": destination full: queue "tiny" holds 1 messages
 }
+
+// An observer binding gets a copy of what the exchange routes, like
+// RabbitMQ's firehose, without making anything routable.
+func ExampleAsObserver() {
+	b := herald.New()
+	defer b.Close()
+	ctx := context.Background()
+	x, _ := b.Exchange("events", herald.TopicExchange)
+	orders, _ := b.Queue("orders")
+	audit, _ := b.Queue("audit")
+	x.Bind("orders", "order.*")
+	x.Bind("audit", "#", herald.AsObserver())
+
+	fmt.Println(x.Publish(ctx, &herald.Message{Key: "order.placed"}))
+	err := x.Publish(ctx, &herald.Message{Key: "user.login"})
+	fmt.Println(errors.Is(err, herald.ErrUnroutable))
+	fmt.Println("orders:", orders.Len(), "audit:", audit.Len())
+	// Output:
+	// <nil>
+	// true
+	// orders: 1 audit: 1
+}

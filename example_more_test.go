@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"runtime"
 	"sync"
 	"time"
 
@@ -13,42 +12,29 @@ import (
 )
 
 // A service answers requests on a queue; callers wait for their own reply.
+// A request to a queue waits for a consumer, so the service may still be
+// starting; a request nothing could ever receive fails at once.
 func ExampleBroker_Request() {
 	b := herald.New()
 	defer b.Close()
 	ctx := context.Background()
 	q, _ := b.Queue("pricing")
+	b.Topic("news")
 
-	// No service yet: the request fails at once rather than at its deadline.
-	_, err := b.Request(ctx, "pricing", herald.NewMessage("apple"))
-	fmt.Println("no service:", errors.Is(err, herald.ErrNoResponders))
+	// A topic with no subscriber: nobody could ever answer.
+	_, err := b.Request(ctx, "news", herald.NewMessage("hello?"))
+	fmt.Println("no subscriber:", errors.Is(err, herald.ErrNoResponders))
 
-	// Receive parks, so the queue has a responder before the request.
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		d, err := q.Receive(ctx)
-		if err != nil {
-			log.Fatal(err)
-		}
-		d.Reply(ctx, herald.NewMessage(fmt.Sprintf("%s: 0.50", d.Body)))
-		d.Ack()
-	}()
-	for {
-		reply, err := b.Request(ctx, "pricing", herald.NewMessage("apple"))
-		if errors.Is(err, herald.ErrNoResponders) {
-			runtime.Gosched() // the service is still starting
-			continue
-		}
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println("reply:", reply.Body)
-		break
+	go q.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
+		return d.Reply(ctx, herald.NewMessage(fmt.Sprintf("%s: 0.50", d.Body)))
+	})
+	reply, err := b.Request(ctx, "pricing", herald.NewMessage("apple"))
+	if err != nil {
+		log.Fatal(err)
 	}
-	<-served
+	fmt.Println("reply:", reply.Body)
 	// Output:
-	// no service: true
+	// no subscriber: true
 	// reply: apple: 0.50
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/heraldmq/herald"
@@ -35,15 +34,10 @@ func ExampleDelivery_ReplyError() {
 		return d.Reply(ctx, herald.NewMessage(price))
 	})
 
+	// The consumer may not have started yet: the queue holds the request
+	// until it does. Each request carries ctx's deadline as its TTL.
 	request := func(item string) (*herald.Message, error) {
-		for {
-			// Each request carries ctx's deadline as its TTL.
-			reply, err := b.Request(ctx, "pricing", herald.NewMessage(item))
-			if !errors.Is(err, herald.ErrNoResponders) {
-				return reply, err
-			}
-			runtime.Gosched() // the service is still starting
-		}
+		return b.Request(ctx, "pricing", herald.NewMessage(item))
 	}
 	reply, err := request("apple")
 	fmt.Println("apple:", reply.Body, err)

@@ -72,6 +72,10 @@ type Exchange struct {
 	mu     sync.Mutex // serialises Bind and Unbind
 	routes routes     // guarded by mu
 	table  atomic.Pointer[table]
+	// watch holds the observer bindings (see AsObserver): nil until the
+	// first; observing marks such a hidden exchange.
+	watch     atomic.Pointer[Exchange]
+	observing bool
 }
 
 // Exchange declares the exchange called name, of the given kind, and
@@ -162,6 +166,9 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 		}
 		o.applyBind(&cfg)
 	}
+	if cfg.observer && !e.observing {
+		return e.bindObserver(dest, key, opts)
+	}
 	nb := &binding{dest: dest, key: key}
 	switch e.xkind {
 	case TopicExchange:
@@ -194,6 +201,9 @@ func (e *Exchange) Bind(dest, key string, opts ...BindOption) error {
 	}
 	nb.transform = cfg.transform
 
+	if !e.observing && e.observedBy(dest, key) {
+		return existsObserver(e.name, dest, key, "an observer")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old, ok := e.routes.bindings[bindingKey{dest, key}]; ok {
@@ -230,6 +240,9 @@ func (e *Exchange) Unbind(dest, key string) error {
 		if err := match.ValidatePattern(key); err != nil {
 			return because(ErrInvalid, err, "exchange %q: unbind %q", e.name, dest)
 		}
+	}
+	if ok, err := e.unbindObserver(dest, key); ok {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -277,14 +290,21 @@ func (e *Exchange) put(ctx context.Context, m *Message, internal bool) error {
 	ts := t.match(m, buf[:0])
 	if len(ts) > 0 && !t.reachesExchange(ts) {
 		// The usual case: the targets are distinct queues and topics.
+		if e.watch.Load() != nil {
+			e.notifyObservers(ctx, m, internal)
+		}
 		return e.deliver(ctx, m, internal, ts)
 	}
 	// ts may live in buf, which must not leak into route's bookkeeping, or
 	// buf would be on the heap for every publish.
 	var outBuf [16]*target
-	out, altErr := e.route(m, t, outBuf[:0])
+	var xsBuf [8]*Exchange
+	out, xs, altErr := e.route(m, t, outBuf[:0], xsBuf[:0])
 	if len(out) == 0 {
 		return e.unroutable(m, altErr)
+	}
+	for _, x := range xs {
+		x.notifyObservers(ctx, m, internal)
 	}
 	return e.deliver(ctx, m, internal, out)
 }
@@ -332,19 +352,19 @@ func (e *Exchange) unroutable(m *Message, altErr error) error {
 // RabbitMQ does: each exchange is visited once, and one whose bindings match
 // nothing hands the message to its alternate exchange. It appends to out
 // the queues and topics reached, each once, depth first in binding order,
-// and returns the first reason an alternate exchange was unusable.
+// and returns the first reason an alternate exchange was unusable, and,
+// appended to xs, the exchanges visited.
 //
 // It is one loop over local slices, rather than recursion over a shared
 // struct, so that its buffers stay on the stack.
-func (e *Exchange) route(m *Message, t *table, out []*target) ([]*target, error) {
+func (e *Exchange) route(m *Message, t *table, out []*target, xs []*Exchange) ([]*target, []*Exchange, error) {
 	var (
-		stackBuf [8][]*target // per exchange being visited: targets left
-		xsBuf    [8]*Exchange
+		stackBuf [8][]*target           // per exchange being visited: targets left
 		xmap     map[*Exchange]struct{} // visited, once xs is long
 		dmap     map[destination]struct{}
 		altErr   error
 	)
-	stack, xs := stackBuf[:0], xsBuf[:0]
+	stack := stackBuf[:0]
 	x, ts := e, t.match(m, nil)
 	for x != nil {
 		xs, xmap = addSmall(xs, xmap, x)
@@ -377,7 +397,7 @@ func (e *Exchange) route(m *Message, t *table, out []*target) ([]*target, error)
 			}
 		}
 	}
-	return out, altErr
+	return out, xs, altErr
 }
 
 // alternateExchange returns e's alternate exchange, nil if it has none, or

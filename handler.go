@@ -38,6 +38,9 @@ type Handler func(ctx context.Context, d *Delivery) error
 // at most its concurrency in unacked deliveries, unless [WithPrefetch] lets
 // it take more ahead.
 func (q *Queue) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
+	if q.sac != nil {
+		return q.consumeSingle(ctx, h, opts) // see singleactive.go
+	}
 	return consume(ctx, q.b, q, h, opts)
 }
 
@@ -81,6 +84,9 @@ func (b *Broker) runConsumer(ctx context.Context, src source, h Handler, cfg con
 
 	batch := max(cfg.prefetch/cfg.concurrency, 1)
 	owner := new(handout)
+	if cfg.keyOrder {
+		return b.runKeyed(ctx, hctx, src, h, cfg, owner) // see keyorder.go
+	}
 	if cfg.concurrency == 1 {
 		return b.consumeResult(ctx, work(hctx, b, src, h, batch, owner))
 	}
@@ -221,7 +227,10 @@ type workerState struct {
 // handout is what the handler goroutines of one Consume share about the
 // deliveries they hand out: set once a handler has kept one and used it
 // after returning, from when they stop reusing deliveries (see Delivery).
-type handout struct{ atomic.Bool }
+type handout struct {
+	atomic.Bool
+	keys *keyOrder // WithKeyOrdering; see keyorder.go
+}
 
 // ringLen is how many deliveries a handler goroutine hands out in turn.
 const ringLen = 8

@@ -124,6 +124,9 @@ type Binding struct {
 	MatchAny bool
 	// Transform is set when the binding was made WithTransform.
 	Transform bool
+	// Observer is set for a binding made AsObserver; they come after the
+	// others.
+	Observer bool
 }
 
 // Bindings returns the exchange's bindings, grouped by destination in the
@@ -141,7 +144,7 @@ func (e *Exchange) Bindings() []Binding {
 		}
 	}
 	e.mu.Unlock()
-	return out
+	return append(out, e.observerBindings()...)
 }
 
 // Alternate returns the name of the exchange's alternate exchange (see

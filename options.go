@@ -119,6 +119,8 @@ type queueSettings struct {
 	priorities int // levels; 1: none
 	dedup      time.Duration
 	durable    bool // Durable; see durable.go
+	// singleActive: WithSingleActiveConsumer; see singleactive.go
+	singleActive bool
 	redeliveryConfig
 }
 
@@ -235,6 +237,7 @@ func (c *redeliveryConfig) validate(name string) error {
 type consumeConfig struct {
 	concurrency int
 	prefetch    int
+	keyOrder    bool // WithKeyOrdering; see keyorder.go
 
 	middleware []Middleware // WithMiddleware; see middleware.go
 }
@@ -493,6 +496,7 @@ type bindConfig struct {
 	headers   Headers
 	any       bool
 	set       bool // MatchAll or MatchAny was given
+	observer  bool // AsObserver; see bindobserver.go
 }
 
 // WithAlternate names the exchange that receives the messages this

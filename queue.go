@@ -74,6 +74,8 @@ type Queue struct {
 	receivers atomic.Int32 // Receive calls in progress
 
 	ends endings // how messages ended, counted outside mu
+
+	sac *singleActive // WithSingleActiveConsumer; nil without
 }
 
 // QueueStats is a snapshot of a queue's counters. Every published message
@@ -122,6 +124,9 @@ func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
 		q.dedup = newDedupWindow(int64(cfg.dedup))
 	}
 	q.ends = newEndings(b, name, cfg.redeliveryConfig)
+	if cfg.singleActive {
+		q.sac = new(singleActive)
+	}
 	return q
 }
 
@@ -425,6 +430,9 @@ func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
 	if ctx == nil {
 		return nil, invalidf("nil context")
 	}
+	if q.sac != nil {
+		return q.receiveSingle(ctx) // see singleactive.go
+	}
 	q.receivers.Add(1)
 	defer q.doneReceiving()
 	d := new(Delivery)
@@ -582,8 +590,14 @@ func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason
 
 // settle applies a won settlement of one of q's deliveries.
 func (q *Queue) settle(d *Delivery, how uint64, cause error) {
-	if how == settledNack {
-		q.nack(d, cause)
+	if v, ok := cause.(settleVariant); ok && how == settledNack {
+		q.settleVariant(d, v) // Requeue or Release; see settlevariants.go
+	} else if how == settledNack {
+		if ko := d.keyOrderOf(); ko != nil && ko.nack(d, cause) {
+			// held by a consumer WithKeyOrdering; see keyorder.go
+		} else if q.sac == nil || !q.holdNack(d, cause) {
+			q.nack(d, cause)
+		}
 	} else {
 		if q.cfg.ackTimeout > 0 {
 			q.mu.Lock()
@@ -591,6 +605,9 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 			q.mu.Unlock()
 		}
 		settleEntry(d, how, cause, &q.cfg.redeliveryConfig, &q.ends, q)
+	}
+	if q.sac != nil {
+		q.sac.release(d) // a Receive's delivery held the queue
 	}
 	q.b.noteSettled(q)
 }

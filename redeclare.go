@@ -30,6 +30,8 @@ func queueDiff(was, now queueConfig) string {
 		return differ("WithDedup", was.dedup, now.dedup)
 	case was.durable != now.durable:
 		return differ("Durable", was.durable, now.durable)
+	case was.singleActive != now.singleActive:
+		return differ("WithSingleActiveConsumer", onOff(was.singleActive), onOff(now.singleActive))
 	}
 	return redeliveryDiff(was.redeliveryConfig, now.redeliveryConfig)
 }
@@ -69,4 +71,11 @@ func backoffRange(min, max time.Duration) string { return fmt.Sprintf("%v to %v"
 func existsError(kind, name, diff, lookup string) error {
 	return fmt.Errorf("%w: %s %q: %s; to use the %s as declared, call b.%s(%q)",
 		ErrExists, kind, name, diff, kind, lookup, name)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

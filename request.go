@@ -28,9 +28,12 @@ const replyPrefix = "_reply."
 // gives up expires instead of being handled; a ctx that has already ended
 // returns its error at once.
 //
-// Request fails fast, with an error wrapping ErrNoResponders, when nothing
-// could answer: a queue with no Consume running and no Receive waiting, a
-// topic with no subscription. An exchange that routes the message nowhere
+// A queue holds a request until a consumer comes, as RabbitMQ does, so a
+// request to a queue with no consumer yet waits for one under ctx: a
+// program may start its consumers with `go q.Consume(...)` and serve at
+// once. Request fails fast, with an error wrapping ErrNoResponders, only
+// when nothing could ever receive the request: a topic with no
+// subscription and no group. An exchange that routes the message nowhere
 // returns ErrUnroutable. Otherwise Request blocks until the first answer
 // comes, ctx ends (ctx.Err()) or the broker closes (ErrClosed); publish
 // errors are returned as Publish returns them. The answer is a reply, or a
@@ -291,24 +294,10 @@ func (r *replyBoxes) rejected(name string, cause error) {
 	d.(*replyBox).set(nil, &ReplyError{Err: cause, Rejected: true})
 }
 
-// responders reports whether a Consume is running on the queue or a
-// Receive waiting on it.
-func (q *Queue) responders() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.settles.workers) > 0 || q.consumers.Len() > 0
-}
-
-// responders reports whether the topic has a subscription or a group with
-// a member.
+// responders reports whether anything could receive a request published
+// to the topic: a subscription, or a group, which keeps the messages
+// published while it has no member for the next one. (A queue always
+// could: it holds the request until a consumer comes.)
 func (t *Topic) responders() bool {
-	if len(*t.subs.Load()) > 0 {
-		return true
-	}
-	for _, g := range *t.groups.Load() {
-		if g.members.Load() > 0 {
-			return true
-		}
-	}
-	return false
+	return len(*t.subs.Load()) > 0 || len(*t.groups.Load()) > 0
 }

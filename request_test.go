@@ -73,7 +73,6 @@ func TestRequestThroughTopicAndExchange(t *testing.T) {
 
 func TestRequestNoResponders(t *testing.T) {
 	b := newTestBroker(t)
-	mustQueue(t, b, "idle")
 	b.Topic("quiet")
 	x, _ := b.Exchange("nowhere", DirectExchange)
 	_ = x
@@ -81,7 +80,7 @@ func TestRequestNoResponders(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		want error
-	}{{"idle", ErrNoResponders}, {"quiet", ErrNoResponders}, {"nowhere", ErrUnroutable}, {"missing", ErrNotFound}} {
+	}{{"quiet", ErrNoResponders}, {"nowhere", ErrUnroutable}, {"missing", ErrNotFound}} {
 		start := time.Now()
 		if _, err := b.Request(ctx, c.name, NewMessage(1)); !errors.Is(err, c.want) {
 			t.Errorf("Request(%q) = %v, want %v", c.name, err, c.want)

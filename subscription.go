@@ -401,7 +401,13 @@ func (s *Subscription) park(ctx context.Context, w *waiter) error {
 
 // settle applies a won settlement of one of s's deliveries.
 func (s *Subscription) settle(d *Delivery, how uint64, cause error) {
-	settleEntry(d, how, cause, &s.cfg.redeliveryConfig, &s.ends, s)
+	if v, ok := cause.(settleVariant); ok && how == settledNack {
+		s.settleVariant(d, v) // Requeue or Release; see settlevariants.go
+	} else if ko := d.keyOrderOf(); how == settledNack && ko != nil && ko.nack(d, cause) {
+		// held by a consumer WithKeyOrdering; see keyorder.go
+	} else {
+		settleEntry(d, how, cause, &s.cfg.redeliveryConfig, &s.ends, s)
+	}
 	s.t.b.noteSettled(s.t)
 }
 

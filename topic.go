@@ -113,7 +113,7 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
-	return declare(b, name,
+	t, err := declare(b, name,
 		func(t *Topic) error {
 			if t.cfg != cfg {
 				return fmt.Errorf("%w: topic %q with other options", ErrExists, name)
@@ -121,6 +121,10 @@ func (b *Broker) Topic(name string, opts ...TopicOption) (*Topic, error) {
 			return nil
 		},
 		func() (*Topic, error) { return b.makeTopic(name, cfg) })
+	if err == nil {
+		b.patterns.declared(b, t) // see pattern.go
+	}
+	return t, err
 }
 
 func (t *Topic) kind() string { return "topic" }

@@ -25,7 +25,8 @@ func runTest(fn func(t testing.TB)) {
 type orderPlaced struct{ ID int }
 
 // wireBilling is the code under test: billing consumes the orders queue
-// and announces each captured payment on the "events" exchange.
+// and announces each captured payment on the "events" exchange, where a
+// mailer listens.
 func wireBilling(b *herald.Broker) error {
 	events, err := b.Exchange("events", herald.TopicExchange)
 	if err != nil {
@@ -35,6 +36,14 @@ func wireBilling(b *herald.Broker) error {
 	if err != nil {
 		return err
 	}
+	mailer, err := b.Queue("mailer")
+	if err != nil {
+		return err
+	}
+	if err := events.Bind("mailer", "payment.*"); err != nil {
+		return err
+	}
+	go mailer.Consume(context.Background(), func(context.Context, *herald.Delivery) error { return nil })
 	go orders.Consume(context.Background(), herald.Typed(func(ctx context.Context, o orderPlaced) error {
 		return events.Publish(ctx, &herald.Message{Key: "payment.captured", Body: o.ID})
 	}))
@@ -135,9 +144,12 @@ func ExampleRecorder_Handler() {
 func ExampleRecorder_WaitFor() {
 	runTest(func(t testing.TB) {
 		b := heraldtest.NewBroker(t)
-		if _, err := b.Exchange("logs", herald.FanoutExchange); err != nil {
+		x, err := b.Exchange("logs", herald.FanoutExchange)
+		if err != nil {
 			t.Fatal(err)
 		}
+		b.Queue("logfile") // a tap records what the exchange routes
+		x.Bind("logfile", "")
 		logs := heraldtest.Tap(t, b, "logs")
 
 		go func() {

@@ -76,25 +76,21 @@ var tapSeq atomic.Uint64
 //     messages come, so it never holds the topic's publishers back for
 //     long;
 //   - an exchange is bound to a private queue of the recorder's own
-//     ("heraldtest.tap.N") with a binding that matches every message: key
-//     "" on a fanout exchange, "#" on a topic exchange (or the patterns
-//     given with [Keys]), MatchAll(nil) on a headers exchange, and on a
-//     direct exchange, which has no wildcard, the keys given with Keys.
+//     ("heraldtest.tap.N") with an observer binding (herald.AsObserver)
+//     that matches every message: key "" on a fanout exchange, "#" on a
+//     topic exchange (or the patterns given with [Keys]), MatchAll(nil) on
+//     a headers exchange, and on a direct exchange, which has no wildcard,
+//     the keys given with Keys.
 //
-// A tap on an exchange is a binding like any other, so the messages it
-// matches are no longer unroutable: while it is in place the exchange
-// neither returns ErrUnroutable for them nor sends them to its alternate
-// exchange. To observe unroutable messages, tap the alternate exchange,
-// or narrow the tap with Keys.
+// An observer binding records exactly what the exchange's real bindings
+// route (or its alternate exchange takes), and changes nothing: a message
+// that nothing else matches still returns ErrUnroutable or goes to the
+// alternate exchange. The tap gets each message before the exchange's
+// real destinations do, so its recording is in cause-and-effect order
+// whenever the tap was made.
 //
 // A recorder records messages in the order they reach it. A topic tap
-// sees them in publish order. An exchange hands a message to its
-// destinations one after another, in the order they were first bound, so
-// a tap bound after a consumer's queue may get a message only after that
-// consumer has handled it and published what follows from it. For
-// recordings in cause-and-effect order, declare the exchange and tap it
-// before the code under test binds its queues; otherwise compare with
-// [AssertKeysUnordered] and [AssertBodiesUnordered].
+// sees them in publish order.
 //
 // A queue cannot be tapped: it hands each message to one consumer only, so
 // a tap would take messages from the real consumers and change the flow
@@ -196,7 +192,7 @@ func tapExchange(b *herald.Broker, x *herald.Exchange, keys []string) (*Recorder
 	if err != nil {
 		return nil, err
 	}
-	var bindOpts []herald.BindOption
+	bindOpts := []herald.BindOption{herald.AsObserver()}
 	if x.Kind() == herald.HeadersExchange {
 		bindOpts = append(bindOpts, herald.MatchAll(nil))
 	}

@@ -46,7 +46,9 @@ func TestTapBypassesBrokerMiddleware(t *testing.T) {
 	}
 	b := heraldtest.NewBroker(t, heraldtest.WithBrokerOptions(herald.WithMiddleware(count)))
 	must[*herald.Topic](t)(b.Topic("events"))
-	must[*herald.Exchange](t)(b.Exchange("x", herald.FanoutExchange))
+	x := must[*herald.Exchange](t)(b.Exchange("x", herald.FanoutExchange))
+	must[*herald.Queue](t)(b.Queue("sink"))
+	mustOK(t, x.Bind("sink", ""))
 	topicTap := heraldtest.Tap(t, b, "events")
 	exchangeTap := heraldtest.Tap(t, b, "x")
 	for i := range 3 {

@@ -2,7 +2,6 @@ package heraldnats_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -103,14 +102,8 @@ func ExampleBridge_ExportRequests() {
 	shop.Queue("prices")
 	shopBridge.ExportRequests(heraldnats.FromQueue("prices"), "svc.prices")
 
-	var reply *herald.Message
-	var err error
-	for { // until the request route consumes: herald refuses at once before
-		if reply, err = shop.Request(ctx, "prices", herald.NewMessage("tea")); !errors.Is(err, herald.ErrNoResponders) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// The queue holds the request until the route's consumer takes it.
+	reply, err := shop.Request(ctx, "prices", herald.NewMessage("tea"))
 	if err == nil {
 		err = heraldnats.ReplyError(reply)
 	}

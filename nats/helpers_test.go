@@ -3,7 +3,6 @@ package heraldnats_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"runtime"
 	"strings"
@@ -217,23 +216,9 @@ func isWatched(stack string) bool {
 	return false
 }
 
-// request is b.Request that asks again while the local broker answers
-// ErrNoResponders (which it does at once, publishing nothing). A request
-// route consumes its queue from a goroutine of its own, which registers with
-// herald just after ExportRequests returns, and herald shows no consumer
-// count to wait on.
+// request is b.Request: a request to a queue waits for the request
+// route's consumer, which starts on a goroutine of its own just after
+// ExportRequests returns.
 func request(ctx context.Context, b *herald.Broker, name string, m *herald.Message) (*herald.Message, error) {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		reply, err := b.Request(ctx, name, m)
-		if !errors.Is(err, herald.ErrNoResponders) {
-			return reply, err
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return nil, err
-		}
-	}
+	return b.Request(ctx, name, m)
 }

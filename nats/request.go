@@ -168,8 +168,10 @@ func errorReply(subject string, err error) *herald.Message {
 // with Delivery.Reply is sent back as the NATS reply. Processes that serve
 // one subject in the same queue group (WithQueueGroup) share its requests.
 //
-// A request herald cannot answer (no consumer: ErrNoResponders; a full
-// queue; WithRequestTimeout passed) gets an error reply that
+// A request herald cannot answer (nothing could ever receive it, such as
+// a topic with no subscription: ErrNoResponders; a full queue;
+// WithRequestTimeout passed, which includes a queue whose consumer did not
+// come in time) gets an error reply that
 // ExportRequests turns into a *RemoteError for the requester. Up to
 // WithConcurrency requests are handled at once; more wait in the NATS
 // subscription. ImportRequests returns the running route, or an error

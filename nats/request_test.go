@@ -94,12 +94,14 @@ func TestRequestNoResponders(t *testing.T) {
 	if _, err := br1.ExportRequests(heraldnats.FromQueue("missing"), "svc.missing"); err != nil {
 		t.Fatal(err)
 	}
-	mustQueue(t, b2, "quotes") // declared, but nobody consumes it
+	if _, err := b2.Topic("quotes"); err != nil { // declared, but nobody subscribes
+		t.Fatal(err)
+	}
 	if _, err := br2.ImportRequests("svc.quotes", "quotes"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := testContext(t, 30*time.Second)
-	for _, name := range []string{"quotes", "missing"} { // herald has no consumer; NATS has no subscriber
+	for _, name := range []string{"quotes", "missing"} { // herald has no subscriber; NATS has no subscriber
 		reply, err := request(ctx, b1, name, herald.NewMessage("x"))
 		if err != nil {
 			t.Fatal(err)

@@ -140,7 +140,7 @@ func TestFromEarliest(t *testing.T) {
 	}
 }
 
-// A nack redelivers after herald's back-off, counting attempts, and the
+// A nack redelivers at once, at the head, counting attempts, and the
 // max deliveries dead-letter the message, with herald's x-death headers, to
 // a topic another Watermill subscriber reads.
 func TestNackRedeliversThenDeadLetters(t *testing.T) {

@@ -12,10 +12,15 @@
 // [SubscriberConfig.ConsumerGroup] join one herald subscription group and
 // share the topic's messages, each handled by one of them.
 //
-// Watermill's Ack acks the herald delivery; Nack nacks it, so the message is
-// redelivered after herald's back-off and dead-lettered after the max
-// deliveries configured with [SubscriberConfig.Redelivery]. A subscriber hands
-// out the next message only after the previous one is acked or nacked.
+// Watermill's Ack acks the herald delivery; Nack requeues it at the head
+// (herald's Delivery.Requeue), so the message is redelivered at once, before
+// the ones behind it, as Watermill's Kafka subscriber seeks back, and
+// dead-lettered after the max deliveries configured with
+// [SubscriberConfig.Redelivery] (herald's back-off does not apply to a nack;
+// Watermill's Retry middleware waits between attempts). A subscriber that
+// stops while holding a message releases it (Delivery.Release): it goes
+// back without counting an attempt. A subscriber hands out the next message
+// only after the previous one is acked or nacked.
 //
 // Delivery is at-least-once. The package name is heraldwm so that it does not
 // clash with Watermill's own package watermill in the code that uses both.

@@ -12,7 +12,7 @@ import (
 )
 
 // A Watermill router runs on herald: a handler error nacks, so herald
-// redelivers after its back-off, and the handler's output is published.
+// redelivers the message at once, and the handler's output is published.
 func TestRouter(t *testing.T) {
 	b := newBroker(t)
 	p := newPublisher(t, b)

@@ -103,14 +103,17 @@ func (s *Subscriber) SubscribeInitialize(topic string) error {
 // Subscribe subscribes to the herald topic called topic, declaring it on
 // first use, and returns the channel its messages are handed out on, one at
 // a time: the next message comes only after the previous one is acked or
-// nacked. An ack acks the herald delivery; a nack has it redelivered after
-// the back-off, or dead-lettered after the max deliveries (see
-// SubscriberConfig.Redelivery). Each message's context is derived from ctx
-// and cancelled once the message is acked or nacked.
+// nacked. An ack acks the herald delivery; a nack requeues it at the head
+// (herald's Delivery.Requeue), so that it is redelivered at once, before
+// the messages behind it, as Watermill's Kafka subscriber seeks back; it is
+// dead-lettered after the max deliveries (see SubscriberConfig.Redelivery).
+// Each message's context is derived from ctx and cancelled once the message
+// is acked or nacked.
 //
 // The channel is closed when ctx ends, the subscriber closes or the broker
-// closes. A message handed out and not yet acked then is nacked, so that it
-// is redelivered to the consumer group (a plain subscription ends with it).
+// closes. A message handed out and not yet acked then is released (herald's
+// Delivery.Release): it goes back to the head of the consumer group, its
+// attempt not counted (a plain subscription ends with it).
 // Subscribe returns an error wrapping herald.ErrClosed after Close, and
 // herald's error when the topic cannot be declared or subscribed to.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -189,7 +192,9 @@ func (s *Subscriber) run(ctx context.Context, topic string, sub *herald.Subscrip
 }
 
 // deliver hands d out as a Watermill message and settles d as the message
-// is; it reports false when ctx ended first (and d was nacked).
+// is: an ack acks, a nack requeues d at the head (Watermill's seek back, so
+// the order holds); it reports false when ctx ended first, and d, not
+// settled, was released.
 func (s *Subscriber) deliver(ctx context.Context, d *herald.Delivery, out chan<- *message.Message, fields watermill.LogFields) bool {
 	payload, err := s.payload(d.Body)
 	if err != nil {
@@ -208,7 +213,8 @@ func (s *Subscriber) deliver(ctx context.Context, d *herald.Delivery, out chan<-
 	select {
 	case out <- msg:
 	case <-ctx.Done():
-		s.settle(d.Nack, fields)
+		// Never handed out: the attempt does not count.
+		s.settle(d.Release, fields)
 		return false
 	}
 	select {
@@ -216,16 +222,19 @@ func (s *Subscriber) deliver(ctx context.Context, d *herald.Delivery, out chan<-
 		s.settle(d.Ack, fields)
 		return true
 	case <-msg.Nacked():
-		s.settle(d.Nack, fields)
+		s.settle(d.Requeue, fields)
 		return true
 	case <-ctx.Done():
 	}
-	// An ack that raced with the end of ctx still counts.
+	// An ack or nack that raced with the end of ctx still counts; a
+	// message the subscriber stops holding goes back uncounted.
 	select {
 	case <-msg.Acked():
 		s.settle(d.Ack, fields)
+	case <-msg.Nacked():
+		s.settle(d.Requeue, fields)
 	default:
-		s.settle(d.Nack, fields)
+		s.settle(d.Release, fields)
 	}
 	return false
 }

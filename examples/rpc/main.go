@@ -1,10 +1,11 @@
 // rpc shows request-reply over herald: a pricing service consumes a queue
 // with several handlers and answers each request with Delivery.Reply, or
 // with Delivery.ReplyError when it has no answer; callers use
-// Broker.Request, which waits for their own reply only, learn at once when
-// no service is running (herald.ErrNoResponders), and give each request a
-// deadline, which the request carries as its TTL so that the service never
-// handles a request whose caller has given up.
+// Broker.Request, which waits for their own reply only (a request to a
+// queue whose service is still starting waits for it, as the queue holds
+// the request), and give each request a deadline, which the request
+// carries as its TTL so that the service never handles a request whose
+// caller has given up.
 package main
 
 import (
@@ -12,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -45,14 +45,8 @@ func main() {
 		log.Fatal(err)
 	}
 
-	// Before the service runs, a request fails fast instead of timing out.
-	_, err = b.Request(ctx, "pricing", herald.NewMessage(quoteRequest{"apple", 1}))
-	fmt.Println("before the service starts:", errors.Is(err, herald.ErrNoResponders))
-
-	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() {
-		close(ready)
 		served <- q.Consume(ctx, func(ctx context.Context, d *herald.Delivery) error {
 			req, ok := d.Body.(quoteRequest)
 			if !ok {
@@ -70,19 +64,8 @@ func main() {
 			return d.Reply(ctx, herald.NewMessage(quote{req.Item, price * float64(req.Qty)}))
 		}, herald.WithConcurrency(4))
 	}()
-	<-ready
-	// The service registers its handlers as Consume starts: like any
-	// client of a service that is starting up, retry until it answers.
-	for {
-		_, err := b.Request(ctx, "pricing", herald.NewMessage(quoteRequest{"plum", 1}))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, herald.ErrNoResponders) {
-			log.Fatal(err)
-		}
-		runtime.Gosched()
-	}
+	// No need to wait for the service to start: the queue holds the
+	// requests until its handlers take them.
 
 	// Concurrent callers each get their own answer, within a second.
 	var mu sync.Mutex

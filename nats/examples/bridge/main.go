@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -135,22 +134,15 @@ func run() error {
 	return nil
 }
 
-// request is Broker.Request that asks again while the request route has not
-// started consuming yet (herald answers ErrNoResponders at once then), and
-// turns an error reply from the far side into an error.
+// request is Broker.Request that turns an error reply from the far side
+// into an error. The request route's consumer may still be starting: the
+// queue holds the request until it takes it.
 func request(ctx context.Context, b *herald.Broker, name string, m *herald.Message) (*herald.Message, error) {
-	for {
-		reply, err := b.Request(ctx, name, m)
-		switch {
-		case err == nil:
-			return reply, heraldnats.ReplyError(reply)
-		case ctx.Err() != nil:
-			return nil, err
-		case !errors.Is(err, herald.ErrNoResponders):
-			return nil, err
-		}
-		time.Sleep(time.Millisecond)
+	reply, err := b.Request(ctx, name, m)
+	if err != nil {
+		return nil, err
 	}
+	return reply, heraldnats.ReplyError(reply)
 }
 
 // startServer starts nats-server in this process with JetStream, storing

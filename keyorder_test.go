@@ -1,0 +1,365 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// keyMsg publishes a message with key and body to q.
+func keyMsg(t testing.TB, q *Queue, key string, body any) {
+	t.Helper()
+	if err := q.Publish(context.Background(), &Message{Key: key, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// handledLog records "body/attempt" in the order handlers start.
+type handledLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *handledLog) add(d *Delivery) {
+	l.mu.Lock()
+	l.got = append(l.got, fmt.Sprintf("%v/%d", d.Body, d.Attempt))
+	l.mu.Unlock()
+}
+
+func (l *handledLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.got, " ")
+}
+
+// Messages that share a key are handled one at a time, in order, with
+// others in parallel.
+func TestKeyOrderingPerKeyOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithCapacity(4096))
+		const keys, per = 20, 50
+		for i := range per {
+			for k := range keys {
+				keyMsg(t, q, fmt.Sprint("k", k), i)
+			}
+		}
+		var mu sync.Mutex
+		last := map[string]int{}
+		running := map[string]bool{}
+		var parallel, n int
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			mu.Lock()
+			if running[d.Key] {
+				t.Errorf("two handlers of key %s at once", d.Key)
+			}
+			running[d.Key] = true
+			if len(running) > 1 {
+				parallel++
+			}
+			if want := last[d.Key]; d.Body != want {
+				t.Errorf("key %s: got %v, want %d", d.Key, d.Body, want)
+			}
+			last[d.Key] = d.Body.(int) + 1
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // fake time: let the others run
+			mu.Lock()
+			delete(running, d.Key)
+			n++
+			if n == keys*per {
+				cancel()
+			}
+			mu.Unlock()
+			return nil
+		}, WithConcurrency(4), WithKeyOrdering())
+		waitErr(t, done)
+		if n != keys*per || parallel == 0 {
+			t.Fatalf("handled %d, %d of them alongside another key", n, parallel)
+		}
+		wantStats(t, q, QueueStats{Published: keys * per, Delivered: keys * per, Acked: keys * per})
+	})
+}
+
+// One key's handler is blocked: the other keys go on, whatever they hash
+// to, and the blocked key's later messages wait.
+func TestKeyOrderingNoHeadOfLineBlocking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q")
+		release := make(chan struct{})
+		var log handledLog
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			log.add(d)
+			if d.Body == "a1" {
+				<-release
+			}
+			return nil
+		}, WithConcurrency(2), WithKeyOrdering())
+		keyMsg(t, q, "a", "a1")
+		keyMsg(t, q, "a", "a2")
+		for i := range 20 {
+			keyMsg(t, q, fmt.Sprint("b", i), fmt.Sprint("b", i))
+		}
+		keyMsg(t, q, "a", "a3")
+		synctest.Wait()
+		got := log.String()
+		if strings.Contains(got, "a2") || !strings.Contains(got, "b19/1") || strings.Count(got, "/") != 21 {
+			t.Fatalf("while a1 is blocked: %s", got)
+		}
+		close(release)
+		synctest.Wait()
+		if got := log.String(); !strings.HasSuffix(got, "a2/1 a3/1") {
+			t.Fatalf("after a1: %s", got)
+		}
+		cancel()
+		waitErr(t, done)
+		wantStats(t, q, QueueStats{Published: 23, Delivered: 23, Acked: 23})
+	})
+}
+
+// A nacked message blocks its key through its back-off and comes back
+// before the key's later messages; other keys go on meanwhile.
+func TestKeyOrderingNackBlocksKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithBackoff(time.Second, time.Second))
+		var log handledLog
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			log.add(d)
+			if d.Body == "a1" && d.Attempt == 1 {
+				return errors.New("not yet")
+			}
+			if d.Body == "a2" && d.Attempt == 1 {
+				return d.Nack() // an explicit Nack blocks the key too
+			}
+			return nil
+		}, WithConcurrency(4), WithKeyOrdering())
+		keyMsg(t, q, "a", "a1")
+		keyMsg(t, q, "a", "a2")
+		keyMsg(t, q, "b", "b1")
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1" {
+			t.Fatalf("before the back-off ends: %s", got)
+		}
+		if st := q.Stats(); st.Delayed != 1 || st.Unacked != 1 || st.Nacked != 1 {
+			t.Fatalf("during the back-off: %+v", st)
+		}
+		keyMsg(t, q, "b", "b2") // other keys go on during the back-off
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1 b2/1" {
+			t.Fatalf("b during the back-off: %s", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1 b2/1 a1/2 a2/1" {
+			t.Fatalf("after one back-off: %s", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1 b2/1 a1/2 a2/1 a2/2" {
+			t.Fatalf("after two back-offs: %s", got)
+		}
+		cancel()
+		waitErr(t, done)
+		wantStats(t, q, QueueStats{Published: 4, Delivered: 6, Nacked: 2, Acked: 4})
+	})
+}
+
+// A message that reaches the max deliveries is dead-lettered, and its key
+// goes on with the next one.
+func TestKeyOrderingDeadLetterUnblocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithBackoff(time.Second, time.Second), WithMaxDeliveries(2), WithDeadLetter("dead"))
+		dead := mustQueue(t, b, "dead")
+		var log handledLog
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			log.add(d)
+			if d.Body == "a1" {
+				return errors.New("poison")
+			}
+			return nil
+		}, WithConcurrency(2), WithKeyOrdering())
+		keyMsg(t, q, "a", "a1")
+		keyMsg(t, q, "a", "a2")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 a1/2 a2/1" {
+			t.Fatalf("handled %s", got)
+		}
+		if d := receiveOrFail(t, dead); d.Body != "a1" || d.Headers[HeaderDeathReason] != ReasonDeliveryLimit {
+			t.Fatalf("dead letter %v %v", d.Body, d.Headers)
+		} else {
+			d.Ack()
+		}
+		cancel()
+		waitErr(t, done)
+		wantStats(t, q, QueueStats{Published: 2, Delivered: 3, Nacked: 2, Rejected: 1, DeadLettered: 1, Acked: 1})
+	})
+}
+
+// A stopping consumer gives back what it holds at the head, in the order
+// it took it; a nacked one counts its attempt.
+func TestKeyOrderingStopGivesBackInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, WithConcurrency(2), WithKeyOrdering())
+		for _, m := range []struct{ key, body string }{{"a", "a1"}, {"a", "a2"}, {"b", "b1"}, {"a", "a3"}, {"b", "b2"}} {
+			keyMsg(t, q, m.key, m.body)
+		}
+		synctest.Wait()
+		// Both handlers are blocked (a1, b1), a2 is set aside behind a1,
+		// and nobody is free to take a3 and b2.
+		if st := q.Stats(); st.Ready != 2 || st.Unacked != 3 {
+			t.Fatalf("held: %+v", st)
+		}
+		cancel()
+		waitErr(t, done)
+		var got []string
+		for q.Len() > 0 {
+			d := receiveOrFail(t, q)
+			got = append(got, fmt.Sprintf("%v/%d", d.Body, d.Attempt))
+			d.Ack()
+		}
+		if s := strings.Join(got, " "); s != "a1/2 a2/1 b1/2 a3/1 b2/1" {
+			t.Fatalf("given back %s", s)
+		}
+		if st := q.Stats(); st.Published != 5 || st.Acked != 5 || st.Nacked != 2 || st.Delayed != 0 || st.Unacked != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// The consumer holds at most WithPrefetch messages, and forgets a key
+// once its messages have ended.
+func TestKeyOrderingBoundedMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithCapacity(1<<16))
+		release := make(chan struct{})
+		var once sync.Once
+		var ko *keyOrder
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			once.Do(func() { ko = d.keyOrderOf() })
+			if d.Key == "hot" {
+				<-release
+			}
+			return nil
+		}, WithConcurrency(4), WithKeyOrdering(), WithPrefetch(16))
+		for i := range 100 {
+			keyMsg(t, q, "hot", i)
+		}
+		synctest.Wait()
+		if st := q.Stats(); st.Unacked != 16 || st.Ready != 84 {
+			t.Fatalf("with a blocked key: %+v, want 16 held", st)
+		}
+		close(release)
+		for i := range 10000 {
+			keyMsg(t, q, fmt.Sprint("k", i), i)
+		}
+		synctest.Wait()
+		ko.mu.Lock()
+		lines, held := len(ko.lines), ko.held-len(ko.takers) // each idle worker waits in take
+		ko.mu.Unlock()
+		if lines != 0 || held != 0 {
+			t.Fatalf("after every message ended: %d keys, %d held", lines, held)
+		}
+		cancel()
+		waitErr(t, done)
+		wantStats(t, q, QueueStats{Published: 10100, Delivered: 10100, Acked: 10100})
+	})
+}
+
+// Messages without a key are not ordered, and a nack sends them back to
+// the queue as usual.
+func TestKeyOrderingEmptyKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q", WithBackoff(time.Second, time.Second))
+		release := make(chan struct{})
+		var log handledLog
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			log.add(d)
+			if d.Body == 1 {
+				<-release
+			}
+			if d.Body == 2 && d.Attempt == 1 {
+				return errors.New("again")
+			}
+			return nil
+		}, WithConcurrency(2), WithKeyOrdering())
+		for i := 1; i <= 3; i++ {
+			keyMsg(t, q, "", i)
+		}
+		synctest.Wait()
+		if got := log.String(); got != "1/1 2/1 3/1" {
+			t.Fatalf("unordered: %s", got)
+		}
+		if st := q.Stats(); st.Delayed != 1 {
+			t.Fatalf("the nack went to the queue's back-off: %+v", st)
+		}
+		close(release)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		waitErr(t, done)
+		wantStats(t, q, QueueStats{Published: 3, Delivered: 4, Nacked: 1, Acked: 3})
+	})
+}
+
+// On a plain topic subscription, order per key holds across a nack.
+func TestKeyOrderingSubscription(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := topicOrFail(t, b, "t")
+		s := subscribeOrFail(t, tp, WithBackoff(time.Second, time.Second))
+		var log handledLog
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Consume(ctx, func(ctx context.Context, d *Delivery) error {
+				log.add(d)
+				if d.Body == "a1" && d.Attempt == 1 {
+					return errors.New("again")
+				}
+				return nil
+			}, WithConcurrency(2), WithKeyOrdering())
+		}()
+		synctest.Wait()
+		for _, m := range []struct{ key, body string }{{"a", "a1"}, {"a", "a2"}, {"b", "b1"}} {
+			if err := tp.Publish(context.Background(), &Message{Key: m.key, Body: m.body}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1" {
+			t.Fatalf("during the back-off: %s", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := log.String(); got != "a1/1 b1/1 a1/2 a2/1" {
+			t.Fatalf("after it: %s", got)
+		}
+		cancel()
+		waitErr(t, done)
+		if st := s.Stats(); st.Delivered != 4 || st.Acked != 3 || st.Nacked != 1 || st.Unacked != 0 || st.Delayed != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
