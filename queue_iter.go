@@ -42,11 +42,18 @@ import (
 // [Broker.Request]'s responders, and for Shutdown, which waits for the
 // loop to end as it waits for Consume to return. [WithConcurrency],
 // [WithPrefetch] and broker middleware do not apply: the loop body runs in
-// the caller's goroutine, one delivery at a time, in queue order.
+// the caller's goroutine, one delivery at a time, in queue order. On a
+// queue declared [WithSingleActiveConsumer] the loop lines up with the
+// other consumers, is active until it ends, and a delivery its body leaves
+// unsettled goes back to the head for the next in line.
 func (q *Queue) All(ctx context.Context) iter.Seq2[*Delivery, error] {
 	return func(yield func(*Delivery, error) bool) {
 		if ctx == nil {
 			yield(nil, invalidf("nil context"))
+			return
+		}
+		if q.sac != nil {
+			q.pullSingle(ctx, yield) // see singleactive.go
 			return
 		}
 		pull(ctx, q.b, q, yield)

@@ -11,9 +11,10 @@ import (
 // holds across a fleet of consumers, one of which works while the others
 // stand by.
 //
-// Consume calls and Receive calls line up in the order they are made. The
-// first is active: a Consume call until it returns (its context ends,
-// the broker closes or Shutdown drains the queue); a Receive call until
+// Consume calls, [Queue.All] loops and Receive calls line up in the order
+// they are made. The first is active: a Consume call until it returns (its
+// context ends, the broker closes or Shutdown drains the queue), an All
+// loop until it ends; a Receive call until
 // the delivery it returns is settled (or its ack timeout passes), so that
 // Receive loops in several goroutines take turns, one message at a time.
 // The others wait, under their own contexts, and do not count in
@@ -132,6 +133,31 @@ func (q *Queue) consumeSingle(ctx context.Context, h Handler, opts []ConsumeOpti
 	err := consume(ctx, q.b, q, h, opts)
 	q.handOver(token)
 	return err
+}
+
+// pullSingle is Queue.All on a queue with a single active consumer: the
+// loop waits for its turn and is active until it ends. Its context is
+// ended before the loop lets go of its last delivery, so that a delivery
+// the loop body leaves unsettled goes back to the head for the next in
+// line, as a stopping Consume's nacks do.
+func (q *Queue) pullSingle(ctx context.Context, yield func(*Delivery, error) bool) {
+	token := new(byte)
+	if err := q.sac.acquire(ctx, q.b, token); err != nil {
+		yield(nil, err)
+		return
+	}
+	defer q.handOver(token) // also when the loop body panics
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	q.sac.active.Store(&ctx)
+	pull(ctx, q.b, q, func(d *Delivery, err error) (more bool) {
+		defer func() {
+			if !more { // the body broke, returned or panicked
+				stop()
+			}
+		}()
+		return yield(d, err)
+	})
 }
 
 // handOver puts back at the head what the stopping consumer nacked, then

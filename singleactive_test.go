@@ -195,3 +195,72 @@ func TestSingleActiveRedeclare(t *testing.T) {
 		t.Fatalf("redeclared without: %v", err)
 	}
 }
+
+// A Queue.All loop is a consumer like Consume: while it runs, a standby
+// Consume receives nothing; when the loop breaks holding an unsettled
+// delivery, that message goes back to the head and the standby starts
+// with it, then the rest, in order.
+func TestSingleActiveAllLoop(t *testing.T) {
+	for _, leave := range []string{"break", "panic"} {
+		t.Run(leave, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newTestBroker(t)
+				q := mustQueue(t, b, "q", WithSingleActiveConsumer())
+				var log seenLog
+				for i := 1; i <= 5; i++ {
+					publishOrFail(t, q, i)
+				}
+				holding := make(chan struct{})
+				release := make(chan struct{})
+				loopDone := make(chan error, 1)
+				go func() {
+					defer func() {
+						if r := recover(); r != nil {
+							loopDone <- nil
+						}
+					}()
+					for d, err := range q.All(context.Background()) {
+						if err != nil {
+							loopDone <- err
+							return
+						}
+						log.add("A", d)
+						if d.Body == 2 {
+							close(holding)
+							<-release
+							if leave == "panic" {
+								panic("loop body fails")
+							}
+							break // 2 left unsettled
+						}
+						if err := d.Ack(); err != nil {
+							t.Errorf("Ack: %v", err)
+						}
+					}
+					loopDone <- nil
+				}()
+				<-holding
+				bctx, stopB := context.WithCancel(context.Background())
+				doneB := consumeAsync(bctx, q, func(ctx context.Context, d *Delivery) error {
+					log.add("B", d)
+					return nil
+				})
+				synctest.Wait()
+				if got, want := log.String(), "A:1/1 A:2/1"; got != want {
+					t.Fatalf("while the loop is active: %s, want %s", got, want)
+				}
+				close(release)
+				if err := <-loopDone; err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				if got, want := log.String(), "A:1/1 A:2/1 B:2/2 B:3/1 B:4/1 B:5/1"; got != want {
+					t.Errorf("after the loop ended: %s, want %s", got, want)
+				}
+				stopB()
+				<-doneB
+				wantStats(t, q, QueueStats{Published: 5, Delivered: 6, Acked: 5, Nacked: 1})
+			})
+		})
+	}
+}
