@@ -2,7 +2,6 @@ package herald
 
 import (
 	"context"
-	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -192,37 +191,6 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOp
 		return err
 	}
 	return errSubscriptionClosed
-}
-
-// All returns an iterator over the subscription's deliveries, for
-//
-//	for d := range sub.All(ctx) { ... }
-//
-// Each delivery the loop body leaves unsettled is acked when the next one
-// is fetched or the loop ends. The sequence ends when ctx ends or the
-// subscription or broker closes; a lag shows as the next delivery's Missed.
-func (s *Subscription) All(ctx context.Context) iter.Seq[*Delivery] {
-	return func(yield func(*Delivery) bool) {
-		var missed uint64
-		for {
-			d, err := s.Receive(ctx)
-			if lag, ok := err.(*LagError); ok {
-				missed += lag.Missed
-				continue
-			}
-			if err != nil {
-				return
-			}
-			d.Missed, missed = missed, 0
-			more := yield(d)
-			if d.settled() == settledNone {
-				d.Ack()
-			}
-			if !more {
-				return
-			}
-		}
-	}
 }
 
 // Close ends the subscription: its blocked and later Receive calls return
