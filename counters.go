@@ -7,7 +7,7 @@ import "sync/atomic"
 // core is using; Stats adds them up. Deliveries from Receive and the
 // ack-timeout sweep use the queue's shared one.
 type settleCounts struct {
-	delivered atomic.Uint64 // used by subscriptions; a queue counts under its lock
+	delivered atomic.Uint64 // a subscription's redeliveries (see deliveredLocked); a queue counts under its lock
 	acked     atomic.Uint64
 	nacked    atomic.Uint64 // nacks and ack timeouts
 	rejected  atomic.Uint64 // rejects and permanent errors

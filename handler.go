@@ -158,48 +158,102 @@ func (b *Broker) consumeResult(ctx context.Context, err error) error {
 // It reuses its deliveries and one waiter, so a message costs it nothing.
 // A subscription that lagged reports it on the next delivery's Missed.
 func work(ctx context.Context, b *Broker, src source, h Handler, batch int, owner *handout) error {
-	w := newWaiter()
-	own := new(workerState)
-	own.ring.init(owner)
-	counts := &own.counts
-	src.addWorker(counts)
-	defer src.removeWorker(counts)
-	var buf *prefetchBuf
+	k := &worker{ctx: ctx, b: b, src: src, h: h, w: newWaiter(), own: new(workerState)}
+	k.own.ring.init(owner)
+	src.addWorker(&k.own.counts)
+	defer src.removeWorker(&k.own.counts)
 	if p, ok := src.(prefetcher); ok && batch > 1 {
-		if buf = p.prefetchBuf(batch); buf != nil {
-			defer p.unprefetch(buf)
+		if k.buf = p.prefetchBuf(batch); k.buf != nil {
+			defer p.unprefetch(k.buf)
 		}
 	}
-	hc := handlerCtx{parent: ctx, ctx: ctx}
+	k.hc = handlerCtx{parent: ctx, ctx: ctx}
 	if q, ok := src.(*Queue); ok && q.cfg.ackTimeout > 0 {
-		hc.renew()
-		defer func() { hc.cancel(nil) }()
+		k.hc.renew()
+		defer func() { k.hc.cancel(nil) }()
 	}
-	var missed uint64
+	for {
+		if err, again := k.run(); !again {
+			return err
+		}
+	}
+}
+
+// worker is a handler goroutine's state.
+type worker struct {
+	ctx    context.Context
+	b      *Broker
+	src    source
+	h      Handler
+	w      *waiter
+	own    *workerState
+	buf    *prefetchBuf
+	hc     handlerCtx
+	missed uint64
+}
+
+// run takes, handles and settles deliveries until take fails, returning
+// why, or until a handler panics: then it settles the delivery as failed
+// with a *PanicError and returns again. One deferred recover serves every
+// handler call up to a panic, rather than one per call.
+func (k *worker) run() (err error, again bool) {
+	// cur is the delivery whose handler runs: a variable on the stack,
+	// as a pointer written to k would cost write barriers while the
+	// garbage collector runs.
+	var cur *Delivery
+	defer func() {
+		d := cur
+		if d == nil {
+			return // not a handler's panic, or none
+		}
+		r := recover()
+		if r == nil {
+			return // runtime.Goexit
+		}
+		stack := debug.Stack()
+		k.b.log(slog.LevelWarn, "handler panicked", "source", d.Source(), "id", d.ID, "key", d.Key,
+			"attempt", d.Attempt, "panic", r, "stack", string(stack))
+		k.handled(d, &PanicError{Value: r, Stack: stack})
+		err, again = nil, true
+	}()
+	ctx, b, counts := k.ctx, k.b, &k.own.counts
 	for {
 		// Once the consumer's context ends it takes nothing more, even
 		// from a queue that still has messages ready.
 		if err := ctx.Err(); err != nil {
-			return err
+			return err, false
 		}
-		d := own.ring.next()
-		if hc.cancel != nil {
-			d.cancel = hc.cancel // before take lists d where the sweep looks
+		d := k.own.ring.next()
+		if k.hc.cancel != nil {
+			d.cancel = k.hc.cancel // before take lists d where the sweep looks
 		}
-		if err := src.take(ctx, w, d, counts, buf); err != nil {
+		if err := k.src.take(ctx, k.w, d, counts, k.buf); err != nil {
 			if lag, ok := err.(*LagError); ok {
-				missed += lag.Missed
+				k.missed += lag.Missed
 				continue
 			}
-			return err
+			return err, false
 		}
-		d.Missed, missed = missed, 0
-		b.observeDeliver(hc.ctx, d, true)
-		settleByResult(d, b.call(hc.ctx, h, d))
-		if hc.cancel != nil && d.timedOut() {
-			hc.cancel(ErrAckTimeout)
-			hc.renew()
+		d.Missed, k.missed = k.missed, 0
+		b.observeDeliver(k.hc.ctx, d, true)
+		cur = d
+		err := k.h(k.hc.ctx, d)
+		cur = nil
+		if err != nil && b.logs(slog.LevelDebug) {
+			b.log(slog.LevelDebug, "handler failed", "source", d.Source(), "id", d.ID, "key", d.Key,
+				"attempt", d.Attempt, "error", err)
 		}
+		k.handled(d, err)
+	}
+}
+
+// handled settles d, whose handler returned err, and renews the handler
+// context if d's ack timeout cancelled it.
+func (k *worker) handled(d *Delivery, err error) {
+	settleByResult(d, err)
+	if k.hc.cancel != nil && d.timedOut() {
+		k.hc.cancel(ErrAckTimeout)
+		k.hc.renew()
 	}
 }
 
@@ -279,7 +333,9 @@ func isPermanent(err error) bool {
 	return errors.As(err, &perm)
 }
 
-// call runs h, turning a panic into a *PanicError.
+// call runs h on d with a panic recovered as a *PanicError, for the
+// consumers that call handlers outside a worker's loop (key ordering,
+// pattern subscriptions), which recovers once for many calls.
 func (b *Broker) call(ctx context.Context, h Handler, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

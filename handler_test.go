@@ -140,6 +140,10 @@ func TestHandlerPanicIsRecoveredAndRetried(t *testing.T) {
 		b := newTestBroker(t)
 		q := mustQueue(t, b, "q", WithBackoff(0, 0))
 		var attempts []int
+		// Both are queued before the consumer starts, so that "bad" is
+		// nacked with "good" already behind it.
+		publishOrFail(t, q, "bad")
+		publishOrFail(t, q, "good")
 		ctx, cancel := context.WithCancel(context.Background())
 		done := consumeAsync(ctx, q, func(_ context.Context, d *Delivery) error {
 			attempts = append(attempts, d.Attempt)
@@ -148,8 +152,6 @@ func TestHandlerPanicIsRecoveredAndRetried(t *testing.T) {
 			}
 			return nil
 		})
-		publishOrFail(t, q, "bad")
-		publishOrFail(t, q, "good")
 		synctest.Wait()
 		// Consume is still running: later messages are handled.
 		publishOrFail(t, q, "later")

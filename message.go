@@ -244,7 +244,10 @@ func (d *Delivery) settled() uint64 { return d.state.Load() & settledMask }
 // fields that change are written: each pointer write costs a write barrier
 // while the garbage collector runs.
 func (d *Delivery) reset(src settler, e entry, counts *settleCounts) {
-	d.Message, d.orig, d.Attempt, d.Seq, d.expires = e.m, nil, int(e.attempt), e.seq, e.expires
+	d.Message, d.Attempt, d.Seq, d.expires = e.m, int(e.attempt), e.seq, e.expires
+	if d.orig != nil { // set only by a transform
+		d.orig = nil
+	}
 	// counts belong to one consumer of one source (or are the source's
 	// shared ones), so the same counts mean the same src: comparing the
 	// pointers costs less than comparing the interfaces.

@@ -139,7 +139,7 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 		}
 		ahead = append(ahead, readAhead{m, at})
 	}
-	if !s.claim(c, uint64(len(ahead)), counts) {
+	if !s.claim(c, uint64(len(ahead))) {
 		return // another handler of this subscription moved it
 	}
 	now := int64(-1)
@@ -147,7 +147,7 @@ func (s *Subscription) claimAhead(c, tail uint64, m *Message, at int64, counts *
 		if t.expired(r.m, r.at, &now) {
 			s.ends.observeLost(OutcomeExpired, entry{m: r.m, seq: c + uint64(i)})
 			s.ends.expired.Add(1)
-			counts.delivered.Add(^uint64(0))
+			s.passed.Add(1)
 			continue
 		}
 		buf.PushBack(entry{m: r.m, attempt: 1, seq: c + uint64(i)})

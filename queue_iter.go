@@ -56,14 +56,16 @@ func (q *Queue) All(ctx context.Context) iter.Seq2[*Delivery, error] {
 			q.pullSingle(ctx, yield) // see singleactive.go
 			return
 		}
-		pull(ctx, q.b, q, yield)
+		pull(ctx, q.b, q, settledNack, ErrUnsettled, yield)
 	}
 }
 
 // pull runs a pull loop on src: each delivery it takes is yielded, then
-// retired and, if the loop body left it unsettled, nacked. It reuses the
-// deliveries of a ring, as a Consume handler goroutine does.
-func pull(ctx context.Context, b *Broker, src source, yield func(*Delivery, error) bool) {
+// retired and, if the loop body left it unsettled, settled as how, with
+// cause. It reuses the deliveries of a ring, as a Consume handler
+// goroutine does. A subscription's lag is reported on the next delivery's
+// Missed.
+func pull(ctx context.Context, b *Broker, src source, how uint64, cause error, yield func(*Delivery, error) bool) {
 	if !b.addConsumer() {
 		yield(nil, ErrClosed)
 		return
@@ -72,11 +74,12 @@ func pull(ctx context.Context, b *Broker, src source, yield func(*Delivery, erro
 	b.checkDeadLetter(src)
 	w := b.getWaiter()
 	defer b.putWaiter(w)
-	p := new(puller)
+	p := &puller{how: how, cause: cause}
 	p.ring.init(&p.owner)
 	src.addWorker(&p.counts)
 	defer src.removeWorker(&p.counts)
 	defer p.end() // also when the loop body panics
+	var missed uint64
 	for {
 		if err := ctx.Err(); err != nil {
 			yield(nil, err)
@@ -84,11 +87,16 @@ func pull(ctx context.Context, b *Broker, src source, yield func(*Delivery, erro
 		}
 		d := p.ring.next()
 		if err := src.take(ctx, w, d, &p.counts, nil); err != nil {
+			if lag, ok := err.(*LagError); ok {
+				missed += lag.Missed
+				continue
+			}
 			if err = b.consumeResult(ctx, err); err != nil {
 				yield(nil, err)
 			}
 			return
 		}
+		d.Missed, missed = missed, 0
 		b.observeDeliver(ctx, d, false)
 		p.cur = d
 		more := yield(d, nil)
@@ -106,16 +114,18 @@ type puller struct {
 	counts settleCounts
 	owner  handout
 	cur    *Delivery // yielded, its iteration not yet over
+	how    uint64    // what an unsettled delivery is settled as when its iteration ends
+	cause  error
 	_      [64]byte
 }
 
 // end ends the current delivery's iteration: from now on settles through
-// it fail, and if the loop body left it unsettled it is nacked.
+// it fail, and if the loop body left it unsettled it is settled as p.how.
 func (p *puller) end() {
 	d := p.cur
 	if d == nil {
 		return
 	}
 	p.cur = nil
-	d.retireAs(settledNack, ErrUnsettled)
+	d.retireAs(p.how, p.cause)
 }

@@ -150,7 +150,7 @@ func (q *Queue) pullSingle(ctx context.Context, yield func(*Delivery, error) boo
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	q.sac.active.Store(&ctx)
-	pull(ctx, q.b, q, func(d *Delivery, err error) (more bool) {
+	pull(ctx, q.b, q, settledNack, ErrUnsettled, func(d *Delivery, err error) (more bool) {
 		defer func() {
 			if !more { // the body broke, returned or panicked
 				stop()

@@ -2,7 +2,6 @@ package herald
 
 import (
 	"context"
-	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -28,6 +27,8 @@ type Subscription struct {
 
 	// A plain subscription's state.
 	cursor  atomic.Uint64 // the next sequence number to read
+	start   uint64        // the cursor at Subscribe; see deliveredLocked
+	passed  atomic.Uint64 // messages the cursor moved past as expired; see deliveredLocked
 	closed  atomic.Bool
 	retryN  atomic.Int32 // retries.Len(), readable without mu
 	missed  atomic.Uint64
@@ -75,7 +76,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delivered, acked, nacked, rejected := s.settles.sum()
+	delivered, acked, nacked, rejected := s.deliveredLocked()
 	return SubscriptionStats{
 		Delivered:        delivered,
 		Acked:            acked,
@@ -91,6 +92,19 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Delayed:          s.delayed + s.retries.Len(),
 		Consumers:        len(s.settles.workers),
 	}
+}
+
+// deliveredLocked returns the subscription's delivered and settled counts;
+// mu held. Deliveries from the cursor are not counted one by one but as
+// reads: the cursor's moves, less the messages it skipped. That saves an
+// atomic add per delivery, and since the cursor is loaded last and moves
+// before a delivery is settled or a skip is counted, what it returns
+// never counts a settlement without its delivery: Unacked is never
+// negative, and idle never sees a delivery in hand as settled.
+func (s *Subscription) deliveredLocked() (delivered, acked, nacked, rejected uint64) {
+	redelivered, acked, nacked, rejected := s.settles.sum()
+	skipped := s.missed.Load() + s.passed.Load()
+	return redelivered + s.cursor.Load() - s.start - skipped, acked, nacked, rejected
 }
 
 func (s *Subscription) lag() uint64 {
@@ -194,37 +208,6 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOp
 	return errSubscriptionClosed
 }
 
-// All returns an iterator over the subscription's deliveries, for
-//
-//	for d := range sub.All(ctx) { ... }
-//
-// Each delivery the loop body leaves unsettled is acked when the next one
-// is fetched or the loop ends. The sequence ends when ctx ends or the
-// subscription or broker closes; a lag shows as the next delivery's Missed.
-func (s *Subscription) All(ctx context.Context) iter.Seq[*Delivery] {
-	return func(yield func(*Delivery) bool) {
-		var missed uint64
-		for {
-			d, err := s.Receive(ctx)
-			if lag, ok := err.(*LagError); ok {
-				missed += lag.Missed
-				continue
-			}
-			if err != nil {
-				return
-			}
-			d.Missed, missed = missed, 0
-			more := yield(d)
-			if d.settled() == settledNone {
-				d.Ack()
-			}
-			if !more {
-				return
-			}
-		}
-	}
-}
-
 // Close ends the subscription: its blocked and later Receive calls return
 // an error wrapping ErrClosed and it no longer holds the topic's publishers
 // back. Redeliveries it still owed are dropped and counted in
@@ -320,13 +303,13 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 				s.claimAhead(c, tail, m, at, counts, buf)
 				continue
 			}
-			if !s.claim(c, 1, counts) {
+			if !s.claim(c, 1) {
 				continue // another handler of this subscription took it
 			}
 			if now := int64(-1); t.expired(m, at, &now) {
 				s.ends.observeLost(OutcomeExpired, entry{m: m, seq: c})
 				s.ends.expired.Add(1)
-				counts.delivered.Add(^uint64(0))
+				s.passed.Add(1)
 				continue
 			}
 			d.reset(s, entry{m: m, attempt: 1, seq: c}, counts)
@@ -348,13 +331,10 @@ func (s *Subscription) take(ctx context.Context, w *waiter, d *Delivery, counts 
 }
 
 // claim moves the cursor from c past n messages, which the caller has
-// read, and reports false if another handler moved it first. The messages
-// are counted delivered before the cursor moves past them: in between, the
-// subscription must not look idle to WaitIdle.
-func (s *Subscription) claim(c, n uint64, counts *settleCounts) bool {
-	counts.delivered.Add(n)
+// read, and reports false if another handler moved it first. Moving the
+// cursor counts them delivered (see deliveredLocked).
+func (s *Subscription) claim(c, n uint64) bool {
 	if !s.cursor.CompareAndSwap(c, c+n) {
-		counts.delivered.Add(-n)
 		return false
 	}
 	s.t.moved(s, c+n)
@@ -365,11 +345,21 @@ func (s *Subscription) claim(c, n uint64, counts *settleCounts) bool {
 // retained message, and reports the gap.
 func (s *Subscription) skipLost(c uint64) error {
 	oldest := s.t.oldest()
-	if oldest <= c || !s.cursor.CompareAndSwap(c, oldest) {
+	if oldest <= c {
+		return nil
+	}
+	// Under mu, so that Stats never sees the cursor moved and the gap not
+	// yet counted missed, as that many deliveries (see deliveredLocked).
+	s.mu.Lock()
+	moved := s.cursor.CompareAndSwap(c, oldest)
+	if moved {
+		s.missed.Add(oldest - c)
+	}
+	s.mu.Unlock()
+	if !moved {
 		return nil // someone else moved it; look again
 	}
 	n := oldest - c
-	s.missed.Add(n)
 	s.t.b.log(slog.LevelWarn, "subscription lagged", "topic", s.t.name, "missed", n)
 	return &LagError{Missed: n}
 }
@@ -447,7 +437,7 @@ func (s *Subscription) idle() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delivered, acked, nacked, rejected := s.settles.sum()
+	delivered, acked, nacked, rejected := s.deliveredLocked()
 	return s.cursor.Load() >= s.t.tail.Load() && s.retries.Len() == 0 && s.delayed == 0 &&
 		delivered == acked+nacked+rejected
 }

@@ -519,6 +519,7 @@ func (t *Topic) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
 	}
 	c := t.startCursorLocked(&cfg)
 	s.cursor.Store(c)
+	s.start = c
 	t.gate = min(t.gate, c)
 	t.mu.Lock()
 	subs := append(append([]*Subscription(nil), *t.subs.Load()...), s)
