@@ -16,7 +16,10 @@ import "time"
 //
 // A lone producer never waits: the last batch held only its own record.
 // When producers stop, one gather times out and the next batch, smaller,
-// lowers the expectation.
+// lowers the expectation. Go's timers may fire up to about 1 ms late when
+// the process is otherwise idle (the poller sleeps in whole milliseconds on
+// Linux), so a gather that times out can cost about that much. A gather
+// that succeeds ends when the last appender arrives, not on the timer.
 
 // maxGather bounds the wait of a gathering leader.
 const maxGather = time.Millisecond
