@@ -102,7 +102,9 @@ func (l *Log) AppendNoWait(typ byte, p []byte) error {
 		l.mu.Unlock()
 		return err
 	}
-	if !l.busy {
+	// With Append callers in the batch, one of them leads (it is awake:
+	// the last leader woke them as it stepped down), gathering first.
+	if !l.busy && l.pending.refs == 0 {
 		l.leadDropLock(false)
 	}
 	doomed := l.takeDoomedLocked()

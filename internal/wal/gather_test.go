@@ -149,3 +149,51 @@ func TestCloseEndsAGather(t *testing.T) {
 		}
 	})
 }
+
+// TestNoWaitAppendsDoNotBreakTheGather checks that AppendNoWait, called
+// between batches as a consumer settles what producers published, leaves a
+// batch with Append callers to them, so that it is gathered too.
+func TestNoWaitAppendsDoNotBreakTheGather(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := faulty()
+		l, err := Open(t.TempDir(), Options{FS: fsys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		slowSyncs(fsys, time.Millisecond)
+		const producers, each = 4, 20
+		published := make(chan int, producers*each)
+		settled := make(chan struct{})
+		go func() {
+			defer close(settled)
+			for i := range published {
+				if err := l.AppendNoWait(2, []byte(payloadOf(i))); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+		before := fsys.Count(walfs.OpSync)
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Go(func() {
+				for i := range each {
+					if _, err := l.Append(1, []byte(payloadOf(p*each+i))); err != nil {
+						t.Error(err)
+						return
+					}
+					published <- p*each + i
+				}
+			})
+		}
+		wg.Wait()
+		syncs := fsys.Count(walfs.OpSync) - before
+		close(published)
+		<-settled
+		perSync := float64(producers*each) / float64(syncs)
+		t.Logf("%d appends and as many AppendNoWaits took %d fsyncs, %.2f appends each", producers*each, syncs, perSync)
+		if want := float64(producers) * 0.9; perSync < want {
+			t.Errorf("%.2f appends per fsync, want at least %.2f", perSync, want)
+		}
+	})
+}
