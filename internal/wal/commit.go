@@ -179,8 +179,8 @@ func (l *Log) addLocked(typ byte, p []byte, sum uint32, pinned bool) (*batch, ui
 // It sets l.busy; an Append caller sets it first to gather.
 // It goes on with the next batch while only AppendNoWait records wait (or
 // the log is closing); Append callers waiting in the next batch take over
-// the lead themselves. Called with l.mu held and !l.busy; returns with
-// l.mu held.
+// the lead themselves. Called with l.mu held and l.busy unset, or set by
+// the caller itself; returns with l.mu held.
 func (l *Log) leadDropLock(force bool) {
 	l.busy = true
 	for {

@@ -95,6 +95,12 @@ func TestLoneAppenderIsNotDelayed(t *testing.T) {
 						t.Fatalf("lone append %d took %v, want one fsync, %v", i, d, fsync)
 					}
 				}
+				l.mu.Lock()
+				misses := l.gatherMisses
+				l.mu.Unlock()
+				if misses != 0 {
+					t.Fatalf("a lone producer ran out of time in %d gathers, want none", misses)
+				}
 				// After 4 producers, the first lone append may wait
 				// for them, within the bound; the next ones do not.
 				appendLoops(t, l, 4, 10)
