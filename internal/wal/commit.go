@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"time"
 )
 
 // maxPending is how many bytes may wait for the leader before appends block
@@ -32,6 +33,8 @@ type result struct {
 	wrote   bool
 	synced  int
 	rotated bool
+	// syncTime is how long the fsync of the batch took, if it had one.
+	syncTime time.Duration
 }
 
 // Append writes a record of type typ (1 to 255; the meaning is the
@@ -62,6 +65,8 @@ func (l *Log) Append(typ byte, p []byte) (Pos, error) {
 			l.cond.Wait()
 			continue
 		}
+		l.busy = true
+		l.gatherLocked()
 		l.leadDropLock(false)
 	}
 	pos := Pos{Segment: b.seg, Offset: uint32(b.base) + at, Size: uint32(frameHeader + len(p))}
@@ -97,7 +102,9 @@ func (l *Log) AppendNoWait(typ byte, p []byte) error {
 		l.mu.Unlock()
 		return err
 	}
-	if !l.busy {
+	// With Append callers in the batch, one of them leads (it is awake:
+	// the last leader woke them as it stepped down), gathering first.
+	if !l.busy && l.pending.refs == 0 {
 		l.leadDropLock(false)
 	}
 	doomed := l.takeDoomedLocked()
@@ -148,6 +155,7 @@ func (l *Log) addLocked(typ byte, p []byte, sum uint32, pinned bool) (*batch, ui
 			break
 		}
 		l.full++
+		l.wakeGathererLocked() // a gather would wait for it in vain
 		l.cond.Wait()
 		l.full--
 	}
@@ -159,16 +167,20 @@ func (l *Log) addLocked(typ byte, p []byte, sum uint32, pinned bool) (*batch, ui
 		b.pinned++
 		b.pinnedBytes += int64(frameHeader + len(p))
 		b.refs++
+		if l.gatherWant > 0 && b.pinned >= l.gatherWant {
+			l.wakeGathererLocked()
+		}
 	}
 	return b, uint32(at), nil
 }
 
 // leadDropLock makes the caller the leader: it writes the pending batch,
 // and fsyncs it if the policy or force asks, dropping l.mu for the I/O.
+// It sets l.busy; an Append caller sets it first to gather.
 // It goes on with the next batch while only AppendNoWait records wait (or
 // the log is closing); Append callers waiting in the next batch take over
-// the lead themselves. Called with l.mu held and !l.busy; returns with
-// l.mu held.
+// the lead themselves. Called with l.mu held and l.busy unset, or set by
+// the caller itself; returns with l.mu held.
 func (l *Log) leadDropLock(force bool) {
 	l.busy = true
 	for {
@@ -227,7 +239,10 @@ func (l *Log) commit(b *batch, sync bool) (r result) {
 		r.wrote = true
 	}
 	if sync && w.dirty {
-		if err := w.f.Sync(); err != nil {
+		start := time.Now()
+		err := w.f.Sync()
+		r.syncTime = time.Since(start)
+		if err != nil {
 			r.err = fmt.Errorf("wal: fsync %s: %w", segmentPath(l.dir, w.seg), err)
 			r.fatal = true
 			return r
@@ -287,6 +302,12 @@ func (l *Log) completeLocked(b *batch, r result) {
 		l.stats.Writes++
 	}
 	l.stats.Syncs += uint64(r.synced)
+	if r.syncTime > 0 && b.pinned > 0 {
+		// Who is likely to append next: the callers this fsync releases
+		// and those that waited for it. See gather.go.
+		l.syncTime = r.syncTime
+		l.expect = b.pinned + l.pending.pinned
+	}
 	if l.opts.Sync.every > 0 && l.w.dirty && !l.timerOn && !l.closed && l.err == nil {
 		l.timerOn = true
 		l.timed.Add(1)

@@ -46,9 +46,14 @@
 // written and fsynced. Appends that arrive while an fsync is in flight wait
 // for it to end and share the next one (group commit): one appender leads,
 // writes everything pending with one write and fsyncs once, and the others
-// wait; when it is done, one of the waiters leads the next batch. One
-// producer pays one write and one fsync per record, as a loop of its own
-// would; N producers share fsyncs. No goroutine is started for this.
+// wait; when it is done, one of the waiters leads the next batch. Before
+// it writes, a leader waits for the appenders the last fsync released to
+// append again, if they have not yet, for at most half that fsync's
+// duration and 1 ms: without that, producers that each wait for their
+// append split into cohorts that take turns, and 4 of them share each
+// fsync 2 by 2. One producer pays one write and one fsync per record, as a
+// loop of its own would, and never waits for others; N producers share
+// fsyncs N by N. No goroutine is started for this.
 //
 // [SyncInterval](d) returns once the record is written to the OS, and
 // fsyncs at most d after a write: a crash of the process loses nothing

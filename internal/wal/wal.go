@@ -45,6 +45,14 @@ type Log struct {
 	timerOn bool       // the interval timer is armed
 	stats   Stats
 
+	// group commit under SyncAlways (see gather.go), guarded by mu
+	expect       int           // Append callers likely in the next batch
+	syncTime     time.Duration // how long the last fsync of a batch took
+	gatherWant   int           // > 0 while a leader gathers: the pinned records that end it
+	gatherMisses int           // gathers that ran out of time
+	gathered     chan struct{} // ends a gather; buffered
+	gatherTimer  *time.Timer   // bounds a gather; used by the leader only
+
 	w     writer         // owned by the leader: used only by the goroutine that set busy
 	timer *time.Timer    // the interval sync, made by Open for SyncInterval
 	timed sync.WaitGroup // a timer callback that may still run
@@ -114,6 +122,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{dir: dir, fs: opts.FS, opts: opts, lock: lk}
 	l.cond.L = &l.mu
 	l.pending = &batch{}
+	l.gathered = make(chan struct{}, 1)
+	l.gatherTimer = time.NewTimer(time.Hour)
+	l.gatherTimer.Stop()
 	if err := l.recover(); err != nil {
 		lk.unlock()
 		return nil, err
@@ -302,6 +313,7 @@ func (l *Log) Close() error {
 		return ErrClosed
 	}
 	l.closed = true
+	l.wakeGathererLocked()
 	for l.busy {
 		l.cond.Wait()
 	}
