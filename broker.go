@@ -292,6 +292,10 @@ func (b *Broker) close(waitDrain bool) error {
 	}
 	ds := b.drainers()
 	b.mu.Unlock()
+	// The scheduler takes nothing new from here on, so that a handler
+	// that nacks as its context ends leaves the message ready rather than
+	// backing off on a scheduler about to stop.
+	b.sched.Stop()
 	b.cancel()
 	for _, d := range ds {
 		d.close()

@@ -197,18 +197,27 @@ func TestDeadLetterAcceptedWhileDraining(t *testing.T) {
 		q := mustQueue(t, b, "q", WithDeadLetter("dlq"))
 		dlq := mustQueue(t, b, "dlq")
 		publishOrFail(t, q, "x")
+		// A consumer on dlq, so that Shutdown waits for it to drain (it
+		// does not wait for a dead-letter queue nobody reads).
+		var reason string
+		consumed := consumeAsync(context.Background(), dlq, func(_ context.Context, d *Delivery) error {
+			reason = d.Headers[HeaderDeathReason]
+			return nil
+		})
 		shutdown := make(chan error, 1)
 		go func() { shutdown <- b.Shutdown(context.Background()) }()
 		synctest.Wait()
 		settleOrFail(t, receiveOrFail(t, q).Reject)
-		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1})
-		dead := receiveOrFail(t, dlq)
-		if dead.Headers[HeaderDeathReason] != ReasonRejected {
-			t.Fatalf("dead letter reason %q", dead.Headers[HeaderDeathReason])
-		}
-		settleOrFail(t, dead.Ack)
 		if err := <-shutdown; err != nil {
 			t.Fatalf("Shutdown = %v", err)
+		}
+		if err := <-consumed; err != nil {
+			t.Fatalf("Consume of dlq = %v", err)
+		}
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Rejected: 1, DeadLettered: 1})
+		wantStats(t, dlq, QueueStats{Published: 1, Delivered: 1, Acked: 1})
+		if reason != ReasonRejected {
+			t.Fatalf("dead letter reason %q", reason)
 		}
 	})
 }
