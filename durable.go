@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,10 @@ import (
 // it open. A torn tail, which a crash leaves, is cut, logged and counted in
 // DurableStats; a damaged record anywhere else makes Open fail with an
 // error wrapping [ErrCorrupt] that names the file and offset, unless
-// [WithSkipCorrupt] is given. Bad options return errors wrapping
-// ErrInvalid. Open blocks while it reads the log: its time grows with the
+// [WithSkipCorrupt] is given. An empty dir, a dir that is a file and bad
+// options return errors wrapping ErrInvalid; an error of the file system
+// (such as a directory without permission) is returned wrapped, naming
+// dir. Open blocks while it reads the log: its time grows with the
 // bytes in dir.
 //
 // Close on an Opened broker also writes and fsyncs what the log holds and
@@ -35,6 +38,9 @@ import (
 func Open(dir string, opts ...Option) (*Broker, error) {
 	if dir == "" {
 		return nil, invalidf("Open: empty directory name")
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, invalidf("Open %s: not a directory", dir)
 	}
 	b := New(opts...)
 	s, err := openStore(b, dir)
