@@ -33,8 +33,10 @@ import (
 // dir. Open blocks while it reads the log: its time grows with the
 // bytes in dir.
 //
-// Close on an Opened broker also writes and fsyncs what the log holds and
-// releases dir; it returns the error of that last fsync, if any.
+// Close on an Opened broker also waits for the publishes to durable
+// queues in flight (which fail with ErrClosed, and whose records it
+// settles, so that they do not come back), writes and fsyncs what the log
+// holds and releases dir; it returns the error of that last fsync, if any.
 func Open(dir string, opts ...Option) (*Broker, error) {
 	if dir == "" {
 		return nil, invalidf("Open: empty directory name")

@@ -501,3 +501,30 @@ func TestDurableDuplicateNotWritten(t *testing.T) {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
+
+// Declared after a restart with other options, a durable queue takes the
+// new ones: the priorities it no longer has are ignored (FIFO), a changed
+// TTL applies to new publishes while recovered messages keep their
+// absolute expiry, and a smaller capacity takes every recovered message
+// (none is dropped) while new publishes meet the overflow policy.
+func TestDurableRedeclareOtherOptionsAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	q := mustQueue(t, b, "q", Durable(), WithPriorities(4), WithTTL(time.Hour))
+	for i, p := range []uint8{0, 3, 1} {
+		mustPublish(t, q, &Message{Body: fmt.Sprint("m", i), Priority: p})
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	q = mustQueue(t, b, "q", Durable(), WithTTL(time.Millisecond), WithCapacity(2), WithOverflow(OverflowReject))
+	if st := q.Stats(); st.Ready != 3 {
+		t.Fatalf("Stats = %+v, want the 3 recovered ready", st)
+	}
+	if err := q.Publish(context.Background(), NewMessage("new")); !errors.Is(err, ErrFull) {
+		t.Fatalf("Publish past the new capacity = %v, want ErrFull", err)
+	}
+	if got := drainBodies(t, q); !sameStrings(got, []string{"m0", "m1", "m2"}) {
+		t.Fatalf("after restart %v, want FIFO: the priorities are gone", got)
+	}
+}
