@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -137,12 +138,24 @@ func TestDurableCloseWhileBlocked(t *testing.T) {
 	}
 }
 
-// waitABit yields while a test polls for a state it has no event for.
-func waitABit() {
-	ch := make(chan struct{})
-	time.AfterFunc(time.Millisecond, func() { close(ch) })
-	<-ch
+// waitConsumerParked waits until a Receive is parked on q, which Request
+// counts as a responder.
+func waitConsumerParked(q *Queue) {
+	for {
+		q.lock()
+		n := q.consumers.Len()
+		q.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		waitABit()
+	}
 }
+
+// waitABit yields while a test polls for a state it has no event for
+// (a publisher parked, a receiver waiting), or for wall-clock time to
+// pass while the broker is down.
+func waitABit() { runtime.Gosched() }
 
 // Max deliveries counts the deliveries before the restart, and the dead
 // letter goes to a durable queue (where it survives) or a queue in memory.
@@ -184,9 +197,9 @@ func TestDurableMaxDeliveriesAfterRestart(t *testing.T) {
 	}
 	mustPublish(t, q, NewMessage("n"))
 	receive(t, q).Nack()
-	receive(t, q).Nack()
-	for ddead.Len() == 0 {
-		waitABit()
+	receive(t, q).Nack() // dead-letters it before it returns
+	if ddead.Len() != 1 {
+		t.Fatalf("ddead has %d", ddead.Len())
 	}
 	closeTest(t, b)
 	b = openTest(t, dir)
@@ -329,13 +342,14 @@ func TestDurableRequestAfterRestart(t *testing.T) {
 	waiting := make(chan struct{})
 	go func() {
 		// A receiver is there, so Request publishes; it goes away unanswered.
-		d := receive(t, q)
-		d.Nack()
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if d, err := q.Receive(rctx); err == nil {
+			d.Nack()
+		}
 		close(waiting)
 	}()
-	for q.receivers.Load() == 0 {
-		waitABit()
-	}
+	waitConsumerParked(q)
 	reqDone := make(chan error, 1)
 	go func() {
 		_, err := b.Request(ctx, "q", NewMessage("question"))
@@ -363,13 +377,14 @@ func TestDurableRequestAfterRestart(t *testing.T) {
 	receiveNone(t, q)
 	// A new request on the same broker is not answered by the old reply.
 	go func() {
-		d := receive(t, q)
-		d.Reply(context.Background(), NewMessage("new answer"))
-		d.Ack()
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if d, err := q.Receive(rctx); err == nil {
+			d.Reply(context.Background(), NewMessage("new answer"))
+			d.Ack()
+		}
 	}()
-	for q.receivers.Load() == 0 {
-		waitABit()
-	}
+	waitConsumerParked(q)
 	r, err := b.Request(context.Background(), "q", NewMessage("again"))
 	if err != nil || bodyText(&Delivery{Message: r}) != "new answer" {
 		t.Fatalf("Request = %v, %v", r, err)
@@ -439,9 +454,7 @@ func TestDurableSettledBeforeCloseGone(t *testing.T) {
 					t.Fatalf("Shutdown: %v", err)
 				}
 			} else {
-				for q.Stats().Acked != n {
-					waitABit()
-				}
+				waitIdle(t, b)
 				closeTest(t, b)
 			}
 			<-done
