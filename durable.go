@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,15 +27,22 @@ import (
 // it open. A torn tail, which a crash leaves, is cut, logged and counted in
 // DurableStats; a damaged record anywhere else makes Open fail with an
 // error wrapping [ErrCorrupt] that names the file and offset, unless
-// [WithSkipCorrupt] is given. Bad options return errors wrapping
-// ErrInvalid. Open blocks while it reads the log: its time grows with the
+// [WithSkipCorrupt] is given. An empty dir, a dir that is a file and bad
+// options return errors wrapping ErrInvalid; an error of the file system
+// (such as a directory without permission) is returned wrapped, naming
+// dir. Open blocks while it reads the log: its time grows with the
 // bytes in dir.
 //
-// Close on an Opened broker also writes and fsyncs what the log holds and
-// releases dir; it returns the error of that last fsync, if any.
+// Close on an Opened broker also waits for the publishes to durable
+// queues in flight (which fail with ErrClosed, and whose records it
+// settles, so that they do not come back), writes and fsyncs what the log
+// holds and releases dir; it returns the error of that last fsync, if any.
 func Open(dir string, opts ...Option) (*Broker, error) {
 	if dir == "" {
 		return nil, invalidf("Open: empty directory name")
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, invalidf("Open %s: not a directory", dir)
 	}
 	b := New(opts...)
 	s, err := openStore(b, dir)
@@ -197,6 +205,8 @@ type durableStore struct {
 	releases  atomic.Uint64 // since the last look for stragglers
 	compact   sync.Mutex    // one compaction at a time
 
+	puts putGate // publishes in flight, which close waits for
+
 	mu      sync.Mutex
 	waiting map[string][]*durableMsg // recovered, by destination, rid order; guarded by mu
 	groups  groupStates              // recovered groups of topics not declared yet; guarded by mu
@@ -215,6 +225,7 @@ func openStore(b *Broker, dir string) (*durableStore, error) {
 		return nil, walError("Open "+dir, err)
 	}
 	s := &durableStore{b: b, dir: dir, log: l, codec: codec, waiting: map[string][]*durableMsg{}, queues: map[string]*durableQueue{}, topics: map[string]*durableTopic{}}
+	s.puts.cond.L = &s.puts.mu
 	if err := s.recover(); err != nil {
 		l.Close()
 		return nil, err
@@ -396,12 +407,60 @@ func (s *durableStore) release(p wal.Pos) {
 }
 
 // close closes the log: the broker's queues are closed, so no publish
-// starts; settles that come later are lost, which costs a redelivery.
+// starts. It first waits for the publishes in flight, which fail now, so
+// that the settle record of one whose record was written is written too:
+// a Publish that returned an error must not come back. Settles that come
+// later (a handler acking after Close) are lost, which costs a
+// redelivery.
 func (s *durableStore) close() error {
+	s.puts.close()
 	if err := s.log.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
 		return walError("Close "+s.dir, err)
 	}
 	return nil
+}
+
+// putGate counts the publishes to durable destinations in flight, so
+// that closing the log waits for them: a publish that wrote its record
+// and then failed (the queue closed under it) must write the settle
+// record before the log closes.
+type putGate struct {
+	mu      sync.Mutex
+	cond    sync.Cond // on mu: n reached 0
+	n       int       // guarded by mu
+	closing bool      // guarded by mu
+}
+
+// enter notes a publish; false once the log is closing: the publish
+// fails with ErrClosed and must not call exit.
+func (g *putGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *putGate) exit() {
+	g.mu.Lock()
+	g.n--
+	if g.n == 0 && g.closing {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// close refuses new publishes and waits for those in flight. The broker
+// closed its queues and topics first, so a blocked publish has been woken.
+func (g *putGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closing = true
+	for g.n > 0 {
+		g.cond.Wait()
+	}
 }
 
 // checkDurable refuses Durable where it cannot work.
@@ -414,6 +473,11 @@ func (b *Broker) checkDurable(kind, name string) error {
 
 // unixNow is the wall clock the log's absolute times are in.
 func unixNow() int64 { return time.Now().UnixNano() }
+
+// clockAt returns the broker clock's reading at the absolute time abs:
+// negative for a time before the broker was made. It suits a publish
+// time, from which an age is counted; fromUnix suits a due or expiry time.
+func (b *Broker) clockAt(abs int64) int64 { return b.clock() + (abs - unixNow()) }
 
 // fromUnix turns an absolute time in the log into the broker clock; a time
 // already past becomes 1, the clock's earliest: it has passed.

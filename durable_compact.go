@@ -2,6 +2,8 @@ package herald
 
 import (
 	"log/slog"
+
+	"github.com/heraldmq/herald/internal/wal"
 )
 
 // compactEvery is how many releases pass between two looks for
@@ -104,12 +106,18 @@ func (dq *durableQueue) linkedLocked(m *Message, rec *durRec) bool {
 func (s *durableStore) copyWaiting(below uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for dest, ms := range s.waiting {
+	for _, ms := range s.waiting {
 		for _, d := range ms {
 			if d.pos.Segment >= below {
 				continue
 			}
-			pos, err := s.writePublish(dest, d.m, &durRec{rid: d.rid, attempt: d.attempt, expires: d.expires, due: d.due})
+			c := *d // as it was, a topic's message with its seq
+			c.pos = wal.Pos{}
+			body, err := s.encode(d.m)
+			if err != nil {
+				return
+			}
+			pos, err := s.writeMsg(&c, body)
 			if err != nil {
 				return
 			}

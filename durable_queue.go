@@ -79,6 +79,9 @@ func (dq *durableQueue) restore(d *durableMsg) {
 	q.lock()
 	q.published++
 	q.fed = true
+	if q.dedup != nil { // its window counts from its Time, as before the restart
+		q.dedup.add(d.m.ID, q.b.clockAt(d.m.Time.UnixNano()))
+	}
 	switch {
 	case d.due != 0 && wait > 0 && d.attempt == 0: // a Delay
 		q.scheduled++
@@ -106,8 +109,12 @@ func (dq *durableQueue) restore(d *durableMsg) {
 // brings back a message whose Publish failed: at least once).
 func (dq *durableQueue) put(ctx context.Context, m *Message, internal bool) error {
 	q := dq.q
-	if q.b.closed.Load() {
+	if q.b.closed.Load() || !dq.s.puts.enter() {
 		return ErrClosed
+	}
+	defer dq.s.puts.exit()
+	if q.dedup != nil && dq.duplicate(m) {
+		return fmt.Errorf("%w: ID %q in queue %q", ErrDuplicate, m.ID, q.name)
 	}
 	now := unixNow()
 	rec := &durRec{rid: dq.s.nextRid()}
@@ -136,20 +143,54 @@ func (dq *durableQueue) put(ctx context.Context, m *Message, internal bool) erro
 	return nil
 }
 
+// duplicate reports, and counts, a publish that WithDedup refuses, before
+// its record is written: a crash could lose the settle record written
+// after it and bring the duplicate back. putSeq checks again, for
+// publishes of one ID that race.
+func (dq *durableQueue) duplicate(m *Message) bool {
+	q := dq.q
+	q.lock()
+	defer q.mu.Unlock()
+	if !q.dedup.contains(m.ID, q.b.clock()) {
+		return false
+	}
+	q.duplicates++
+	return true
+}
+
 // writePublish appends the publish record of m with rec's state, waiting
 // until it is durable under the sync policy, and returns where it is.
 func (s *durableStore) writePublish(dest string, m *Message, rec *durRec) (wal.Pos, error) {
-	tag, body, err := encodeBody(s.codec, m.Body)
+	body, err := s.encode(m)
 	if err != nil {
 		return wal.Pos{}, err
 	}
-	d := durableMsg{rid: rec.rid, dest: dest, m: m, attempt: rec.attempt, expires: rec.expires, due: rec.due}
-	p := appendPublish(make([]byte, 0, 64+len(body)+len(m.ID)+len(dest)), &d, tag, body)
+	return s.writeMsg(&durableMsg{rid: rec.rid, dest: dest, m: m, attempt: rec.attempt, expires: rec.expires, due: rec.due}, body)
+}
+
+// writeMsg appends the publish record of d, whose body is stored as body,
+// waiting until it is durable under the sync policy.
+func (s *durableStore) writeMsg(d *durableMsg, body storedBody) (wal.Pos, error) {
+	m := d.m
+	p := appendPublish(make([]byte, 0, 64+len(body.data)+len(m.ID)+len(d.dest)), d, body.tag, body.data)
 	pos, err := s.log.Append(recPublish, p)
 	if err != nil {
 		return wal.Pos{}, walError("durable publish", err)
 	}
 	return pos, nil
+}
+
+// encode returns m's body as the log stores it; an error wrapping
+// ErrInvalid if the durable codec cannot encode it.
+func (s *durableStore) encode(m *Message) (storedBody, error) {
+	tag, data, err := encodeBody(s.codec, m.Body)
+	return storedBody{tag, data}, err
+}
+
+// storedBody is a message's body as the log stores it.
+type storedBody struct {
+	tag  byte
+	data []byte
 }
 
 func (dq *durableQueue) linkLocked(m *Message, rec *durRec) {

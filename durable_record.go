@@ -92,7 +92,7 @@ func encodeBody(c Codec, body any) (byte, []byte, error) {
 	}
 	data, err := c.Marshal(body)
 	if err != nil {
-		return 0, nil, fmt.Errorf("herald: durable body: encoding %T as %s: %w", body, c.ContentType(), err)
+		return 0, nil, fmt.Errorf("%w: a durable message's body must be encodable: %T as %s: %w", ErrInvalid, body, c.ContentType(), err)
 	}
 	return bodyCodec, data, nil
 }

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 
@@ -34,8 +35,10 @@ type topicRec struct {
 	rid     uint64
 	pos     wal.Pos
 	m       *Message
-	refs    int  // the ring, unless evicted, and each group that holds it
-	evicted bool // the ring has let go of it
+	pub     int64 // when it was published, absolute, Unix nanoseconds
+	expires int64 // absolute, Unix nanoseconds; 0: never
+	refs    int   // the ring, unless evicted, and each group that holds it
+	evicted bool  // the ring has let go of it
 }
 
 // durableGroup is a durable topic's subscription group: its record, and,
@@ -133,10 +136,13 @@ func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupStat
 		dt.groups[name] = dg
 	}
 	for _, d := range msgs {
+		if t.dedup != nil {
+			t.dedup.add(d.m.ID, t.b.clockAt(published(d)))
+		}
 		if d.seq >= ringFrom {
 			sl := &t.slots[d.seq&t.mask]
 			sl.m.Store(d.m)
-			sl.at.Store(t.b.fromUnix(d.m.Time.UnixNano()))
+			sl.at.Store(t.b.clockAt(published(d)))
 			sl.seq.Store(d.seq)
 			t.published++
 			dt.ref(d, true)
@@ -149,11 +155,21 @@ func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupStat
 	t.tail.Store(tail)
 }
 
+// gap reports whether seq, which the ring would retain, has no message:
+// its slot holds an older one, or none. Only a durable topic has gaps,
+// after a restart: the sequence numbers of publishes that failed, and of
+// messages that a smaller capacity before the restart let go of. In
+// memory a slot is written before the tail passes it, so a reader never
+// finds an older one there.
+func (t *Topic) gap(seq uint64) bool {
+	return t.dur != nil && t.slots[seq&t.mask].seq.Load() < seq
+}
+
 // ref counts one more holder of a recovered message.
 func (dt *durableTopic) ref(d *durableMsg, ring bool) {
 	r := dt.recs[d.seq]
 	if r == nil {
-		r = &topicRec{rid: d.rid, pos: d.pos, m: d.m, evicted: true}
+		r = &topicRec{rid: d.rid, pos: d.pos, m: d.m, pub: published(d), expires: d.expires, evicted: true}
 		dt.recs[d.seq] = r
 	}
 	r.refs++
@@ -162,20 +178,21 @@ func (dt *durableTopic) ref(d *durableMsg, ring bool) {
 	}
 }
 
-// logPublish writes the publish record of m, which the ring holds as seq
-// and groups got too, waiting until it is durable; and lets go of the
-// message the ring overwrote for it.
-func (dt *durableTopic) logPublish(m *Message, seq uint64, groups int) error {
+// logPublish writes the publish record of m, whose body is stored as
+// body (see durableStore.encode), which the ring holds as seq and groups
+// got too, waiting until it is durable; and lets go of the message the
+// ring overwrote for it.
+func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, groups int) error {
 	t := dt.t
-	rec := &durRec{rid: dt.s.nextRid()}
-	if m.TTL > 0 {
-		rec.expires = unixNow() + int64(m.TTL)
+	r := &topicRec{rid: dt.s.nextRid(), m: m, pub: unixNow(), refs: 1 + groups}
+	if m.TTL > 0 && int64(m.TTL) < math.MaxInt64-r.pub {
+		r.expires = r.pub + int64(m.TTL)
 	}
-	pos, err := dt.s.writePublishSeq(t.name, m, rec, seq)
+	pos, err := dt.s.writeMsg(r.msg(t.name, seq), body)
 	if err != nil {
 		return err // the groups do not get it
 	}
-	r := &topicRec{rid: rec.rid, pos: pos, m: m, refs: 1 + groups}
+	r.pos = pos
 	dt.mu.Lock()
 	if old := dt.recs[seq]; old != nil { // groups ended it before it was logged
 		r.refs += old.refs
@@ -312,19 +329,21 @@ func (h dgHook) delivered(e entry) {
 	}
 }
 
-// writePublishSeq is writePublish for a topic's message.
-func (s *durableStore) writePublishSeq(dest string, m *Message, rec *durRec, seq uint64) (wal.Pos, error) {
-	tag, body, err := encodeBody(s.codec, m.Body)
-	if err != nil {
-		return wal.Pos{}, err
+// msg is the publish record of r, the topic's message seq. A topic's
+// message has no due time: the record's due field holds when it was
+// published, from which the topic's max age and the message's TTL count.
+func (r *topicRec) msg(topic string, seq uint64) *durableMsg {
+	return &durableMsg{rid: r.rid, dest: topic, m: r.m, expires: r.expires, due: r.pub, seq: seq}
+}
+
+// published returns when the recovered topic message d was published: in
+// its due field, or, in a log written before that field held it, its
+// Time.
+func published(d *durableMsg) int64 {
+	if d.due != 0 {
+		return d.due
 	}
-	d := durableMsg{rid: rec.rid, dest: dest, m: m, expires: rec.expires, seq: seq}
-	p := appendPublish(make([]byte, 0, 64+len(body)+len(m.ID)+len(dest)), &d, tag, body)
-	pos, err := s.log.Append(recPublish, p)
-	if err != nil {
-		return wal.Pos{}, walError("durable publish", err)
-	}
-	return pos, nil
+	return d.m.Time.UnixNano()
 }
 
 // copyForward copies the topic's records in segments below below: its
@@ -349,12 +368,15 @@ func (dt *durableTopic) copyForward(below uint64) bool {
 	}
 	dt.mu.Unlock()
 	for _, x := range todo {
-		m, rid := x.r.m, x.r.rid
-		rec := &durRec{rid: rid}
-		if m.TTL > 0 {
-			rec.expires = m.Time.UnixNano() + int64(m.TTL)
+		rid := x.r.rid
+		dt.mu.Lock()
+		d := x.r.msg(dt.t.name, x.seq)
+		dt.mu.Unlock()
+		body, err := dt.s.encode(d.m)
+		if err != nil {
+			return false
 		}
-		pos, err := dt.s.writePublishSeq(dt.t.name, m, rec, x.seq)
+		pos, err := dt.s.writeMsg(d, body)
 		if err != nil {
 			return false
 		}

@@ -181,12 +181,19 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	if t.b.beginPut() {
 		defer t.b.endPut(true)
 	}
+	var body storedBody // a Durable topic's: encoded before the ring has m
+	if t.dur != nil {
+		var err error
+		if body, err = t.dur.s.encode(m); err != nil {
+			return fmt.Errorf("topic %q: %w", t.name, err)
+		}
+	}
 	groups, seq, err := t.append(ctx, m, internal)
 	if err != nil {
 		return err
 	}
 	if t.dur != nil && seq != 0 {
-		if err := t.dur.logPublish(m, seq, len(groups)); err != nil {
+		if err := t.dur.logPublish(m, body, seq, len(groups)); err != nil {
 			return fmt.Errorf("topic %q: %w", t.name, err)
 		}
 	}

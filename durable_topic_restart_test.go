@@ -1,0 +1,281 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldmq/herald/internal/wal/walfs"
+)
+
+func mustTopic(t *testing.T, b *Broker, name string, opts ...TopicOption) *Topic {
+	t.Helper()
+	tp, err := b.Topic(name, opts...)
+	if err != nil {
+		t.Fatalf("Topic(%q): %v", name, err)
+	}
+	return tp
+}
+
+func publishTopic(t *testing.T, tp *Topic, bodies ...string) {
+	t.Helper()
+	for _, s := range bodies {
+		if err := tp.Publish(context.Background(), NewMessage(s)); err != nil {
+			t.Fatalf("Publish %s: %v", s, err)
+		}
+	}
+}
+
+// A group's nacked, acked and unacked messages across a restart: the
+// nacked one and the unacked one come back, the acked one does not.
+func TestDurableTopicGroupNacksAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	opts := []TopicOption{Durable()}
+	tp := mustTopic(t, b, "t", opts...)
+	sub := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
+	g := mustSubscribe(t, tp, sub...)
+	publishTopic(t, tp, "nacked", "acked", "held")
+	subReceive(t, g).Nack()
+	subReceive(t, g).Ack()
+	subReceive(t, g) // held
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", opts...)
+	g = mustSubscribe(t, tp, sub...)
+	got := map[string]int{}
+	for range 2 {
+		d := subReceive(t, g)
+		got[bodyText(d)] = d.Attempt
+		d.Ack()
+	}
+	if len(got) != 2 || got["nacked"] != 2 || got["held"] != 2 {
+		t.Fatalf("group after restart got %v, want nacked and held at attempt 2", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if d, err := g.Receive(ctx); err == nil {
+		t.Fatalf("group got %v too", d.Body)
+	}
+}
+
+// FromSequence past both ends of what a restarted topic retains.
+func TestDurableTopicFromSequenceAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	tp := mustTopic(t, b, "t", Durable(), WithCapacity(4))
+	for i := 1; i <= 10; i++ {
+		publishTopic(t, tp, fmt.Sprint("m", i))
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", Durable(), WithCapacity(4))
+	old := mustSubscribe(t, tp, FromSequence(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var lag *LagError
+	if _, err := old.Receive(ctx); !errors.As(err, &lag) || lag.Missed != 5 {
+		t.Fatalf("FromSequence(2) first Receive = %v, want a LagError of 5", err)
+	}
+	if d := subReceive(t, old); d.Seq != 7 {
+		t.Fatalf("FromSequence(2) then got %d, want 7", d.Seq)
+	}
+	old.Close() // a ring behind: it would hold publishes back
+	future := mustSubscribe(t, tp, FromSequence(12))
+	publishTopic(t, tp, "m11", "m12")
+	if d := subReceive(t, future); d.Seq != 12 || bodyText(d) != "m12" {
+		t.Fatalf("FromSequence(12) got %d %v", d.Seq, d.Body)
+	}
+	future.Close()
+}
+
+// Declared with a smaller capacity after a restart, a topic keeps the
+// newest messages that fit and lets the others go for good; its sequence
+// goes on.
+func TestDurableTopicSmallerCapacityAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	tp := mustTopic(t, b, "t", Durable(), WithCapacity(8))
+	for i := 1; i <= 8; i++ {
+		publishTopic(t, tp, fmt.Sprint("m", i))
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", Durable(), WithCapacity(2))
+	s := mustSubscribe(t, tp, FromEarliest())
+	for _, want := range []uint64{7, 8} {
+		if d := subReceive(t, s); d.Seq != want {
+			t.Fatalf("got seq %d, want %d", d.Seq, want)
+		}
+	}
+	publishTopic(t, tp, "m9")
+	if d := subReceive(t, s); d.Seq != 9 {
+		t.Fatalf("got seq %d, want 9", d.Seq)
+	}
+	s.Close()
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	if st := b.DurableStats(); st.Recovered != 2 {
+		t.Fatalf("DurableStats = %+v, want the 2 retained", st)
+	}
+	tp = mustTopic(t, b, "t", Durable(), WithCapacity(8))
+	s = mustSubscribe(t, tp, FromEarliest())
+	for _, want := range []uint64{8, 9} {
+		if d := receiveWithin(t, s); d.Seq != want {
+			t.Fatalf("got seq %d, want %d", d.Seq, want)
+		}
+	}
+	s.Close()
+}
+
+// A topic's max age counts the time spent down.
+func TestDurableTopicMaxAgeAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	const age = 30 * time.Millisecond
+	b := openTest(t, dir)
+	tp := mustTopic(t, b, "t", Durable(), WithMaxAge(age))
+	publishTopic(t, tp, "old")
+	start := time.Now()
+	closeTest(t, b)
+	for time.Since(start) < age {
+		waitABit()
+	}
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", Durable(), WithMaxAge(age))
+	s := mustSubscribe(t, tp, FromEarliest())
+	publishTopic(t, tp, "new")
+	if d := subReceive(t, s); bodyText(d) != "new" {
+		t.Fatalf("got %v, want new (old is past the max age)", d.Body)
+	}
+	s.Close()
+}
+
+// receiveWithin is subReceive that fails the test, instead of hanging it,
+// when Receive does not return: a subscription spinning on a gap in the
+// ring ignores its context.
+func receiveWithin(t *testing.T, s *Subscription) *Delivery {
+	t.Helper()
+	type result struct {
+		d   *Delivery
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		d, err := s.Receive(ctx)
+		ch <- result{d, err}
+	}()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("Receive: %v", r.err)
+		}
+		return r.d
+	case <-timer.C:
+		panic("Receive did not return: it spins on a gap in the ring") // ends the test binary, and the spinning goroutine
+	}
+}
+
+// A publish that failed leaves its sequence number without a message; a
+// reader that reaches it after a restart skips it.
+func TestDurableTopicGapAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	fs := walfs.NewFaulty(walfs.OS())
+	b := openTest(t, dir, withFS(fs))
+	tp := mustTopic(t, b, "t", Durable())
+	publishTopic(t, tp, "m1")
+	boom := errors.New("short")
+	fs.Inject(func(c walfs.Call) walfs.Fault {
+		if c.Op == walfs.OpWrite {
+			return walfs.Fault{Err: boom}
+		}
+		return walfs.Fault{}
+	})
+	if err := tp.Publish(context.Background(), NewMessage("m2")); !errors.Is(err, boom) {
+		t.Fatalf("Publish = %v, want %v", err, boom)
+	}
+	fs.Inject(nil)
+	publishTopic(t, tp, "m3")
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", Durable())
+	s := mustSubscribe(t, tp, FromEarliest())
+	for _, want := range []uint64{1, 3} {
+		if d := receiveWithin(t, s); d.Seq != want {
+			t.Fatalf("got seq %d, want %d", d.Seq, want)
+		}
+	}
+	publishTopic(t, tp, "m4")
+	if d := receiveWithin(t, s); d.Seq != 4 {
+		t.Fatalf("got seq %d, want 4", d.Seq)
+	}
+	// The gap is stepped over, not counted as a delivery.
+	if st := s.Stats(); st.Delivered != 3 {
+		t.Errorf("Delivered = %d, want 3 (the gap at 2 is none)", st.Delivered)
+	}
+	s.Close()
+}
+
+// A durable topic not declared after a restart keeps its retained
+// messages, with their sequence numbers, through compaction of the log
+// around them.
+func TestDurableTopicWaitingThroughCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := []Option{WithSync(SyncNever()), withSegmentSize(4096)}
+	b := openTest(t, dir, opts...)
+	tp := mustTopic(t, b, "later", Durable())
+	publishTopic(t, tp, "m1", "m2")
+	closeTest(t, b)
+
+	b = openTest(t, dir, opts...)
+	flow := mustQueue(t, b, "flow", Durable())
+	body := strings.Repeat("x", 200)
+	for range 1000 {
+		mustPublish(t, flow, NewMessage(body))
+		receive(t, flow).Ack()
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "later", Durable())
+	s := mustSubscribe(t, tp, FromEarliest())
+	for _, want := range []uint64{1, 2} {
+		if d := receiveWithin(t, s); d.Seq != want || bodyText(d) != fmt.Sprint("m", want) {
+			t.Fatalf("got seq %d %v, want %d", d.Seq, d.Body, want)
+		}
+	}
+	s.Close()
+}
+
+// The max age and TTL of a recovered topic message count from when it was
+// published, not from the Time its publisher may have set.
+func TestDurableTopicAgeFromPublish(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	opts := []TopicOption{Durable(), WithMaxAge(time.Hour)}
+	tp := mustTopic(t, b, "t", opts...)
+	if err := tp.Publish(context.Background(), &Message{Body: "event", Time: time.Now().Add(-24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", opts...)
+	s := mustSubscribe(t, tp, FromEarliest())
+	if d := receiveWithin(t, s); bodyText(d) != "event" {
+		t.Fatalf("got %v", d.Body)
+	}
+	s.Close()
+}
