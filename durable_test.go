@@ -201,6 +201,7 @@ func TestDurableDelayAndTTL(t *testing.T) {
 	b := openTest(t, dir)
 	q := mustQueue(t, b, "q", Durable())
 	mustPublish(t, q, &Message{Body: "later", Delay: time.Hour})
+	beforeSoon := time.Now()
 	mustPublish(t, q, &Message{Body: "soon", Delay: 50 * time.Millisecond})
 	mustPublish(t, q, &Message{Body: "long", TTL: time.Hour})
 	start := time.Now()
@@ -213,8 +214,10 @@ func TestDurableDelayAndTTL(t *testing.T) {
 
 	b = openTest(t, dir)
 	q = mustQueue(t, b, "q", Durable())
-	if st := q.Stats(); st.Scheduled != 2 {
-		t.Fatalf("Stats = %+v, want 2 scheduled", st)
+	// "soon" may have come due already if the restart took 50ms (a loaded
+	// machine); "later" is scheduled either way.
+	if st, early := q.Stats(), time.Since(beforeSoon) < 50*time.Millisecond; st.Scheduled != 2 && (early || st.Scheduled != 1) {
+		t.Fatalf("Stats = %+v, want 2 scheduled (or 1 once soon is due)", st)
 	}
 	q.lock()
 	var long int64
