@@ -274,7 +274,7 @@ func TestKeyOrderingBoundedMemory(t *testing.T) {
 		}
 		synctest.Wait()
 		ko.mu.Lock()
-		lines, held := len(ko.lines), ko.held-len(ko.takers) // each idle worker waits in take
+		lines, held := len(ko.lines), ko.held-ko.reserved // the taker waits in take
 		ko.mu.Unlock()
 		if lines != 0 || held != 0 {
 			t.Fatalf("after every message ended: %d keys, %d held", lines, held)
