@@ -36,11 +36,12 @@ import (
 // (in handlers, set aside behind their keys, or backing off; default
 // [DefaultKeyOrderHeld], or the concurrency if larger), and while it holds
 // that many it takes no more. State is kept only for the keys that have a
-// message held, and dropped when a key's last one ends, so millions of
-// distinct keys cost nothing beyond the messages held. One key with that
-// many messages waiting behind a blocked one does stop the consumer from
-// taking more: raise WithPrefetch, or dead-letter sooner with
-// [WithMaxDeliveries].
+// message held, and for at most twice that many keys whose last message
+// ended most recently (so that a key seen again soon costs no new
+// state): millions of distinct keys cost nothing beyond that. One key
+// with that many messages waiting behind a blocked one does stop the
+// consumer from taking more: raise WithPrefetch, or dead-letter sooner
+// with [WithMaxDeliveries].
 //
 // Held messages count as Delivered and Unacked (backing-off ones as
 // Delayed). When the consumer stops, every message it holds and has not
@@ -109,17 +110,19 @@ type keyOrder struct {
 	buf    *prefetchBuf // the taker's; nil: take one at a time
 
 	mu       sync.Mutex
-	cond     sync.Cond            // idle workers
-	lines    map[string]*keyLine  // keys with a message held
-	ready    ring.Ring[*keyLine]  // lines with messages to run and no owner
-	runnable ring.Ring[*keyLine]  // lines whose retry is due
-	held     int                  // messages held, and the taker's reservation
-	reserved int                  // held for the take under way
-	seq      uint64               // take order, for giving back
-	taker    *keyWorker           // the worker inside take, if any
-	missed   uint64               // a subscription's lag, for the next delivery
-	batch    []*Delivery          // the taker's deliveries to take into
-	free     ring.Ring[*Delivery] // deliveries to reuse, after ringLen more
+	cond     sync.Cond                     // idle workers
+	lines    map[string]*keyLine           // keys with a message held, or parked
+	parked   ring.Ring[parkedLine]         // lines in the order they were parked
+	ready    ring.Ring[*keyLine]           // lines with messages to run and no owner
+	runnable ring.Ring[*keyLine]           // lines whose retry is due
+	held     int                           // messages held, and the taker's reservation
+	reserved int                           // held for the take under way
+	seq      uint64                        // take order, for giving back
+	taker    *keyWorker                    // the worker inside take, if any
+	missed   uint64                        // a subscription's lag, for the next delivery
+	batch    []*Delivery                   // the taker's deliveries to take into
+	ctxs     map[*Delivery]context.Context // with an ack timeout: each held delivery's
+	free     ring.Ring[*Delivery]          // deliveries to reuse, after ringLen more
 	spare    []*keyLine
 	idle     int // workers waiting on cond
 	woken    int // of them, signalled and not yet running
@@ -132,23 +135,38 @@ type keyLine struct {
 	key   string
 	owned bool       // a worker runs its messages
 	ready bool       // listed in ready (entries of lines not ready are stale)
-	cur   keyItem    // the one in a handler, while owned
+	park  bool       // empty, kept for its key's next message
+	gen   uint32     // times parked, to tell stale entries of parked
+	cur   laneItem   // the one in a handler, while owned
 	nackd bool       // cur was nacked and is held as retry
 	retry *heldRetry // a nacked message, which goes first
-	q     ring.Ring[keyItem]
+	q     ring.Ring[laneItem]
 }
 
-// keyItem is a message the consumer holds: a delivery, or, with d nil, a
-// nacked message e.
+// laneItem is a message set aside on a line: small, as a line's ring
+// moves it twice.
+type laneItem struct {
+	d   *Delivery
+	seq uint64
+}
+
+// parkedLine is an entry of keyOrder.parked: stale unless line is still
+// parked as its gen-th time.
+type parkedLine struct {
+	line *keyLine
+	gen  uint32
+}
+
+// keyItem is a message the consumer gives back: a delivery, or, with d
+// nil, a nacked message e.
 type keyItem struct {
 	d   *Delivery
 	e   entry
 	seq uint64
-	ctx context.Context // with an ack timeout: the delivery's own
 }
 
 type heldRetry struct {
-	item  keyItem
+	item  keyItem // e and seq
 	timer *time.Timer
 	due   bool
 }
@@ -173,6 +191,9 @@ func (b *Broker) runKeyed(ctx, hctx context.Context, src source, h Handler, cfg 
 	}
 	ko := &keyOrder{src: ks, b: b, owner: owner, limit: limit, timing: ks.redelivery().ackTimeout > 0,
 		lines: map[string]*keyLine{}}
+	if ko.timing {
+		ko.ctxs = map[*Delivery]context.Context{}
+	}
 	if p, ok := src.(prefetcher); ok && limit > 1 {
 		ko.buf = p.prefetchBuf(min(keyBatch, limit))
 	}
@@ -359,19 +380,18 @@ func (ko *keyOrder) takeLocked(ctx context.Context, kw *keyWorker) error {
 		return err
 	}
 	d.Missed, ko.missed = ko.missed, 0
-	for i, d := range ds[:got] {
-		item := keyItem{d: d, seq: ko.seq}
-		ko.seq++
-		if i == 0 {
-			item.ctx = dctx
-		}
+	if dctx != nil {
+		ko.ctxs[d] = dctx
+	}
+	for _, d := range ds[:got] {
 		var line *keyLine
 		if d.Key == "" {
 			line = ko.newLineLocked()
-		} else if line = ko.lines[d.Key]; line == nil {
+		} else {
 			line = ko.lineLocked(d.Key)
 		}
-		line.q.PushBack(item)
+		line.q.PushBack(laneItem{d: d, seq: ko.seq})
+		ko.seq++
 		if !line.owned && line.retry == nil {
 			ko.readyLocked(line)
 		}
@@ -389,9 +409,10 @@ func (ko *keyOrder) runRetry(ctx context.Context, kw *keyWorker, line *keyLine, 
 	d := ko.deliveryLocked()
 	ko.mu.Unlock()
 	d.Missed = 0
-	item := keyItem{d: d, seq: r.item.seq}
+	item := laneItem{d: d, seq: r.item.seq}
+	var dctx context.Context
 	if ko.timing {
-		item.ctx, d.cancel = context.WithCancelCause(ctx)
+		dctx, d.cancel = context.WithCancelCause(ctx)
 	}
 	if !ko.src.redeliverHeld(r.item.e, d, kw.counts) {
 		if d.cancel != nil {
@@ -409,6 +430,9 @@ func (ko *keyOrder) runRetry(ctx context.Context, kw *keyWorker, line *keyLine, 
 	} else {
 		ko.mu.Lock()
 		line.cur = item
+		if dctx != nil {
+			ko.ctxs[d] = dctx
+		}
 		ko.mu.Unlock()
 	}
 	ko.runLine(ctx, line, item, h)
@@ -418,15 +442,24 @@ func (ko *keyOrder) runRetry(ctx context.Context, kw *keyWorker, line *keyLine, 
 // behind it, until line is empty, blocked by a nack, or the consumer
 // stops. The caller owns line. Called with mu unlocked; returns with it
 // locked.
-func (ko *keyOrder) runLine(ctx context.Context, line *keyLine, item keyItem, h Handler) {
+func (ko *keyOrder) runLine(ctx context.Context, line *keyLine, item laneItem, h Handler) {
 	for {
-		ko.run(ctx, item, h)
+		hctx := ctx
+		if ko.timing {
+			ko.mu.Lock()
+			if c := ko.ctxs[item.d]; c != nil {
+				hctx = c
+				delete(ko.ctxs, item.d)
+			}
+			ko.mu.Unlock()
+		}
+		ko.run(hctx, item.d, h)
 		ko.mu.Lock()
 		if !line.nackd { // it ended
 			ko.held--
 			ko.wakeLocked() // room to take
 		}
-		line.cur, line.nackd = keyItem{}, false
+		line.cur, line.nackd = laneItem{}, false
 		ko.recycleLocked(item.d)
 		var ok bool
 		if item, ok = ko.nextLocked(ctx, line); !ok {
@@ -439,11 +472,11 @@ func (ko *keyOrder) runLine(ctx context.Context, line *keyLine, item keyItem, h 
 // nextLocked returns the next message of line for its owner to run, made
 // line's current one, or gives line up: when it is empty, blocked by a
 // retry (scheduled now), or the consumer stops.
-func (ko *keyOrder) nextLocked(ctx context.Context, line *keyLine) (keyItem, bool) {
+func (ko *keyOrder) nextLocked(ctx context.Context, line *keyLine) (laneItem, bool) {
 	if line.retry != nil {
 		line.owned = false
 		ko.scheduleLocked(line)
-		return keyItem{}, false
+		return laneItem{}, false
 	}
 	for line.q.Len() > 0 && ctx.Err() == nil {
 		next, _ := line.q.PopFront()
@@ -452,6 +485,10 @@ func (ko *keyOrder) nextLocked(ctx context.Context, line *keyLine) (keyItem, boo
 			return next, true
 		}
 		// Its ack timeout passed while it waited: the queue has it back.
+		if c := ko.ctxs[next.d]; c != nil {
+			next.d.cancel = nil // cancelled by the timeout
+			delete(ko.ctxs, next.d)
+		}
 		ko.held--
 		ko.recycleLocked(next.d)
 		ko.wakeLocked()
@@ -460,19 +497,14 @@ func (ko *keyOrder) nextLocked(ctx context.Context, line *keyLine) (keyItem, boo
 	if line.q.Len() == 0 {
 		ko.dropLocked(line)
 	}
-	return keyItem{}, false
+	return laneItem{}, false
 }
 
 // run hands item to h and settles it by h's result. A nack, by the result
 // or by h itself, comes to nack, which sets the line's retry.
-func (ko *keyOrder) run(ctx context.Context, item keyItem, h Handler) {
-	d := item.d
-	hctx := ctx
-	if item.ctx != nil {
-		hctx = item.ctx
-	}
-	ko.b.observeDeliver(hctx, d, true)
-	err := ko.b.call(hctx, h, d)
+func (ko *keyOrder) run(ctx context.Context, d *Delivery, h Handler) {
+	ko.b.observeDeliver(ctx, d, true)
+	err := ko.b.call(ctx, h, d)
 	d.retire()
 	settleByResult(d, err)
 	if d.cancel != nil {
@@ -493,10 +525,7 @@ func (ko *keyOrder) nack(d *Delivery, cause error) bool {
 	}
 	ko.mu.Lock()
 	defer ko.mu.Unlock()
-	line := ko.lines[d.Key]
-	if line == nil {
-		line = ko.lineLocked(d.Key)
-	}
+	line := ko.lineLocked(d.Key)
 	seq := ko.seq // a nack after its handler returned: behind what was taken
 	if line.cur.d == d {
 		seq, line.nackd = line.cur.seq, true
@@ -546,8 +575,13 @@ func (ko *keyOrder) dueLocked(line *keyLine, r *heldRetry) {
 	}
 }
 
-// lineLocked returns a new line for key, listed in lines.
+// lineLocked returns key's line: the one listed in lines, parked or not,
+// or a new one.
 func (ko *keyOrder) lineLocked(key string) *keyLine {
+	if line := ko.lines[key]; line != nil {
+		line.park = false // its entry in parked is stale now
+		return line
+	}
 	line := ko.newLineLocked()
 	line.key = key
 	ko.lines[key] = line
@@ -565,14 +599,32 @@ func (ko *keyOrder) newLineLocked() *keyLine {
 	return new(keyLine)
 }
 
-// dropLocked forgets an empty line, so that a key costs nothing once its
-// messages have ended.
+// dropLocked parks an empty line, for its key's next message, and
+// forgets the line parked longest ago once more than twice limit are: a
+// key seen again soon costs no map insert and delete per message, and
+// keys seen once cost at most that many lines.
 func (ko *keyOrder) dropLocked(line *keyLine) {
-	if line.key != "" {
-		delete(ko.lines, line.key)
+	line.ready = false
+	if line.key == "" {
+		ko.spareLocked(line)
+		return
 	}
-	line.key, line.ready = "", false
-	if len(ko.spare) < keyBatch {
+	line.park = true
+	line.gen++
+	ko.parked.PushBack(parkedLine{line, line.gen})
+	for ko.parked.Len() > 2*ko.limit {
+		p, _ := ko.parked.PopFront()
+		if p.line.park && p.line.gen == p.gen {
+			delete(ko.lines, p.line.key)
+			ko.spareLocked(p.line)
+		}
+	}
+}
+
+// spareLocked keeps a forgotten line for reuse.
+func (ko *keyOrder) spareLocked(line *keyLine) {
+	line.key, line.park = "", false // gen goes on: entries of parked may be left
+	if len(ko.spare) < 4*keyBatch {
 		ko.spare = append(ko.spare, line)
 	}
 }
@@ -609,7 +661,7 @@ func (ko *keyOrder) giveBackAll() {
 		}
 		for line.q.Len() > 0 {
 			it, _ := line.q.PopFront()
-			items = append(items, it)
+			items = append(items, keyItem{d: it.d, seq: it.seq})
 		}
 	}
 	for _, line := range ko.lines {
