@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -235,6 +236,7 @@ func (b *Broker) runKeyed(ctx, hctx context.Context, src source, h Handler, cfg 
 // ready line, else take a batch if no other worker is taking and there
 // is room, else wait for one of those.
 func (ko *keyOrder) work(ctx context.Context, kw *keyWorker, h Handler) error {
+	spins := 0
 	ko.mu.Lock()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -247,11 +249,13 @@ func (ko *keyOrder) work(ctx context.Context, kw *keyWorker, h Handler) error {
 			kw.tctx, kw.tstop = context.WithCancel(ctx)
 		}
 		if line, ok := ko.runnable.PopFront(); ok {
+			spins = 0
 			ko.wakeLocked()
 			ko.runRetry(ctx, kw, line, h)
 			continue
 		}
 		if line := ko.claimReadyLocked(); line != nil {
+			spins = 0
 			ko.wakeLocked()
 			item, _ := line.q.PopFront()
 			line.cur = item
@@ -267,6 +271,16 @@ func (ko *keyOrder) work(ctx context.Context, kw *keyWorker, h Handler) error {
 			}
 			continue
 		}
+		if ko.taker != nil && spins < maxSpins {
+			// The taker is usually about to set lines aside: yielding a
+			// few times costs less than waiting and being woken.
+			spins++
+			ko.mu.Unlock()
+			runtime.Gosched()
+			ko.mu.Lock()
+			continue
+		}
+		spins = 0
 		ko.idle++
 		ko.cond.Wait()
 		ko.idle--

@@ -104,6 +104,7 @@ func TestKeyOrderingAckTimeout(t *testing.T) {
 		var log handledLog
 		var mu sync.Mutex
 		var cause error
+		proceed := make(chan struct{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
 			log.add(d)
@@ -112,6 +113,7 @@ func TestKeyOrderingAckTimeout(t *testing.T) {
 				mu.Lock()
 				cause = context.Cause(ctx)
 				mu.Unlock()
+				<-proceed // until the queue has both back, and they are taken again
 			}
 			return nil
 		}, WithConcurrency(2), WithKeyOrdering())
@@ -122,6 +124,13 @@ func TestKeyOrderingAckTimeout(t *testing.T) {
 			t.Fatalf("a2 is set aside: %s", got)
 		}
 		time.Sleep(time.Second)
+		synctest.Wait()
+		// Both timed out and were taken again, set aside behind a1/1,
+		// after the timed-out copy of a2.
+		if st := q.Stats(); st.Nacked != 2 || st.Unacked != 2 || st.Ready != 0 {
+			t.Fatalf("after the timeout: %+v", st)
+		}
+		close(proceed)
 		synctest.Wait()
 		if got := log.String(); got != "a1/1 a1/2 a2/2" {
 			t.Fatalf("after the timeout: %s", got)

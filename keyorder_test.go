@@ -240,8 +240,8 @@ func TestKeyOrderingStopGivesBackInOrder(t *testing.T) {
 		}, WithConcurrency(2), WithKeyOrdering())
 		for _, m := range []struct{ key, body string }{{"a", "a1"}, {"a", "a2"}, {"b", "b1"}, {"a", "a3"}, {"b", "b2"}} {
 			keyMsg(t, q, m.key, m.body)
+			synctest.Wait() // one at a time: else one take may bring several
 		}
-		synctest.Wait()
 		// Both handlers are blocked (a1, b1), a2 is set aside behind a1,
 		// and nobody is free to take a3 and b2.
 		if st := q.Stats(); st.Ready != 2 || st.Unacked != 3 {
