@@ -19,11 +19,12 @@ import (
 // and a nack sends it back to the queue as usual.
 //
 // A key is never stuck behind another: the consumer takes messages from
-// the source in batches (up to 64 messages locking the queue once),
-// sets each aside behind its key, and a free handler goroutine claims a
-// key with messages waiting and runs them in order, so a slow, blocked
-// or backing-off key holds up only its own messages, whatever the keys
-// hash to.
+// the source in batches (up to 64, at most half of those ready, locking
+// the queue once; one at a time with an ack timeout), sets each aside
+// behind its key, and a free handler goroutine claims a key with
+// messages waiting and runs them in order, so a slow, blocked or
+// backing-off key holds up only its own messages, whatever the keys hash
+// to.
 //
 // A nacked message (a handler error, or Nack) blocks its key: the consumer
 // keeps it and hands it out again after the back-off ([WithBackoff]), as
