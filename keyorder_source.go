@@ -124,3 +124,31 @@ func (s *Subscription) giveBack(items []keyItem) {
 	s.ends.observeLost(OutcomeDropped, dropped...)
 	s.t.wakeReaders()
 }
+
+func (q *Queue) takeAhead(d *Delivery, counts *settleCounts, buf *prefetchBuf) bool {
+	e, ok := buf.PopFront()
+	if !ok {
+		return false
+	}
+	if e.expires != 0 && q.b.clock() >= e.expires {
+		q.lock()
+		// Never handed out: it ends as expired, not unacked, after the
+		// attempts it really had.
+		q.delivered--
+		e.attempt--
+		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+		q.mu.Unlock()
+		return false
+	}
+	d.reset(q, e, counts)
+	return true
+}
+
+func (s *Subscription) takeAhead(d *Delivery, counts *settleCounts, buf *prefetchBuf) bool {
+	e, ok := buf.PopFront()
+	if !ok {
+		return false
+	}
+	d.reset(s, e, counts)
+	return s.cfg.transform == nil || s.t.b.transformDelivery(s.cfg.transform, d)
+}
