@@ -219,7 +219,6 @@ func TestDurableCloseDuringPublishes(t *testing.T) {
 	}
 }
 
-
 // An Opened broker with an interval sync, a topic group and consumers
 // leaves no goroutine behind after Close (openTest checks), and Close
 // twice is nil.
