@@ -8,6 +8,14 @@ import "context"
 func (q *Queue) redelivery() *redeliveryConfig { return &q.cfg.redeliveryConfig }
 
 func (q *Queue) holdNacked(d *Delivery, cause error) (entry, bool) {
+	return q.holdNackedWith(d, cause, nil)
+}
+
+// holdNackedWith settles d as nacked for a consumer that redelivers the
+// message itself: it dead-letters it at the max deliveries, and otherwise
+// keeps it out of the queue, counted as backing off, and reports true;
+// keep, if not nil, is given the kept message under the queue's lock.
+func (q *Queue) holdNackedWith(d *Delivery, cause error, keep func(entry)) (entry, bool) {
 	e := d.entry()
 	q.ends.observeSettle(e, settledNack, cause)
 	q.lock()
@@ -20,6 +28,9 @@ func (q *Queue) holdNacked(d *Delivery, cause error) (entry, bool) {
 		return e, false
 	}
 	q.delayed++
+	if keep != nil {
+		keep(e)
+	}
 	q.mu.Unlock()
 	return e, true
 }

@@ -187,20 +187,8 @@ func (q *Queue) holdNack(d *Delivery, cause error) bool {
 	if !q.sac.stopping() {
 		return false
 	}
-	e := d.entry()
-	q.ends.observeSettle(e, settledNack, cause)
-	q.lock()
-	q.inflight.remove(d)
-	d.counts.nacked.Add(1)
-	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
-		q.mu.Unlock()
-		q.b.replies.rejected(e.m.ReplyTo, cause)
-		return true
-	}
-	q.delayed++ // counted as waiting out a back-off until handed over
-	q.sac.returning = append(q.sac.returning, e)
-	q.mu.Unlock()
+	// Counted as waiting out a back-off until handed over.
+	q.holdNackedWith(d, cause, func(e entry) { q.sac.returning = append(q.sac.returning, e) })
 	return true
 }
 
