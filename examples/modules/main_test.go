@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -149,9 +150,14 @@ func TestOrderFlowInSynctest(t *testing.T) {
 	})
 }
 
+// assertSent checks the notifications sent about id, in any order: an
+// exchange hands an event to its queues one after another, so shipping
+// may react to a captured payment, and its shipment reach the
+// notifications queue, before the payment itself does.
 func assertSent(t *testing.T, a *app, id string, want ...string) {
 	t.Helper()
-	got := a.notifications.Sent(id)
+	got := slices.Sorted(slices.Values(a.notifications.Sent(id)))
+	want = slices.Sorted(slices.Values(want))
 	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
 		t.Errorf("notifications about %s:\n got %q\nwant %q", id, got, want)
 	}
