@@ -26,6 +26,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"github.com/heraldmq/herald/benchmarks/internal/figures"
 	"io"
 	"os"
 	"os/exec"
@@ -207,7 +208,7 @@ func (r *results) rate(producers, a, b string) (x float64, runs int, ok bool) {
 	if len(xs) == 0 {
 		return 0, 0, false
 	}
-	return median(xs), len(xs), true
+	return figures.Median(xs), len(xs), true
 }
 
 // A comparison is a cell of the ratio table: a's rate over b's, and the
@@ -240,35 +241,6 @@ var comparisons = map[string][]comparison{
 	},
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
-// num formats v with thousands separators, with one decimal below 100.
-func num(v float64) string {
-	s := strconv.FormatFloat(v, 'f', 0, 64)
-	if v < 100 {
-		s = strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if frac != "" {
-		b.WriteString("." + frac)
-	}
-	return b.String()
-}
-
 // ratio formats a rate ratio: a percentage below 1, a multiple above.
 func ratio(x float64) string {
 	if x < 1 {
@@ -289,8 +261,8 @@ func target(x float64) string {
 
 // cell is a side's median ns/msg and the rate it makes.
 func cell(xs []float64) string {
-	v := median(xs)
-	return fmt.Sprintf("%s (%s/s)", num(v), num(1e9/v))
+	v := figures.Median(xs)
+	return fmt.Sprintf("%s (%s/s)", figures.Number(v), figures.Number(1e9/v))
 }
 
 func render(w io.Writer, r *results) {
@@ -323,7 +295,7 @@ func render(w io.Writer, r *results) {
 				}
 				c := cell(xs)
 				if f := r.column(p, s+"-rec/fsync"); len(f) > 0 {
-					c += fmt.Sprintf(", %.2f rec/fsync", median(f))
+					c += fmt.Sprintf(", %.2f rec/fsync", figures.Median(f))
 				}
 				row = append(row, c)
 			}
@@ -378,7 +350,7 @@ func render(w io.Writer, r *results) {
 				seen = true
 				c := cell(xs)
 				if f := r.perFsync[s+"/"+p]; len(f) > 0 {
-					c += fmt.Sprintf(", %.2f rec/fsync", median(f))
+					c += fmt.Sprintf(", %.2f rec/fsync", figures.Median(f))
 				}
 				row = append(row, c)
 			}

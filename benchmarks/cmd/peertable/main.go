@@ -24,6 +24,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"github.com/heraldmq/herald/benchmarks/internal/figures"
 	"io"
 	"os"
 	"os/exec"
@@ -198,35 +199,6 @@ func parse(in io.Reader) (*results, error) {
 	return r, sc.Err()
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
-// ns formats a duration in nanoseconds with thousands separators.
-func ns(v float64) string {
-	s := strconv.FormatFloat(v, 'f', 0, 64)
-	if v < 100 {
-		s = strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if frac != "" {
-		b.WriteString("." + frac)
-	}
-	return b.String()
-}
-
 func ratio(x float64) string {
 	if x < 10 {
 		return strconv.FormatFloat(x, 'f', 2, 64) + "×"
@@ -238,7 +210,7 @@ func allocs(xs []float64) string {
 	if len(xs) == 0 {
 		return ""
 	}
-	a := median(xs)
+	a := figures.Median(xs)
 	return ", " + strconv.FormatFloat(a, 'f', -1, 64) + " allocs"
 }
 
@@ -290,8 +262,8 @@ func render(w io.Writer, r *results) {
 		row := []string{wl}
 		var hns float64
 		if hs == "" {
-			hns = median(h.ns)
-			row = append(row, ns(hns)+allocs(h.allocs))
+			hns = figures.Median(h.ns)
+			row = append(row, figures.Number(hns)+allocs(h.allocs))
 		} else {
 			row = append(row, hs)
 		}
@@ -305,8 +277,8 @@ func render(w io.Writer, r *results) {
 				row = append(row, s)
 				continue
 			}
-			v := median(res.ns)
-			cell := ns(v)
+			v := figures.Median(res.ns)
+			cell := figures.Number(v)
 			if hns > 0 {
 				x := v / hns
 				cell += " (" + ratio(x)
@@ -335,10 +307,10 @@ func render(w io.Writer, r *results) {
 			continue
 		}
 		full := strings.TrimPrefix(o, "~")
-		line := fmt.Sprintf("- reference, not a peer workload: %s %s ns/msg%s", full, ns(median(res.ns)), allocs(res.allocs))
+		line := fmt.Sprintf("- reference, not a peer workload: %s %s ns/msg%s", full, figures.Number(figures.Median(res.ns)), allocs(res.allocs))
 		if _, wl, ok := strings.Cut(full, "/"); ok {
 			if h := r.byName[wl+"/herald"]; status(h) == "" {
-				line += fmt.Sprintf(" (%s herald's)", ratio(median(res.ns)/median(h.ns)))
+				line += fmt.Sprintf(" (%s herald's)", ratio(figures.Median(res.ns)/figures.Median(h.ns)))
 			}
 		}
 		fmt.Fprintln(w, line)

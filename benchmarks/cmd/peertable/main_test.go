@@ -42,11 +42,3 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
-
-func TestNS(t *testing.T) {
-	for v, want := range map[float64]string{75.26: "75.3", 1080: "1,080", 63000: "63,000", 1234567: "1,234,567"} {
-		if got := ns(v); got != want {
-			t.Errorf("ns(%v) = %q, want %q", v, got, want)
-		}
-	}
-}
