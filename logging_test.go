@@ -1,12 +1,10 @@
 package herald
 
 import (
-	"bytes"
 	"context"
-	"io"
+	"github.com/heraldmq/herald/internal/testlog"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 )
@@ -15,8 +13,8 @@ import (
 // and the stack of the panic.
 func TestPanicLogNamesSourceKeyAndStack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
-		b := newTestBroker(t, WithLogger(newTestLogger(&buf, slog.LevelWarn)))
+		var buf testlog.Buffer
+		b := newTestBroker(t, WithLogger(testlog.New(&buf, slog.LevelWarn)))
 		q := mustQueue(t, b, "orders", WithMaxDeliveries(1))
 		startConsumer(t, q, func(context.Context, *Delivery) error { panic("kaboom") })
 		publishMsg(t, q, &Message{ID: "m1", Key: "order.placed", Body: 1})
@@ -35,9 +33,9 @@ func TestPanicLogNamesSourceKeyAndStack(t *testing.T) {
 // panic or a lost dead letter is never silent.
 func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf testlog.Buffer
 		defer slog.SetDefault(slog.Default())
-		slog.SetDefault(newTestLogger(&buf, slog.LevelWarn))
+		slog.SetDefault(testlog.New(&buf, slog.LevelWarn))
 		b := newTestBroker(t)
 		q := mustQueue(t, b, "orders", WithMaxDeliveries(1))
 		startConsumer(t, q, func(context.Context, *Delivery) error { panic("kaboom") })
@@ -80,8 +78,8 @@ func TestDeliverySource(t *testing.T) {
 // logged, once, naming the queue.
 func TestLateSettleIsLoggedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
-		b := newTestBroker(t, WithLogger(newTestLogger(&buf, slog.LevelWarn)))
+		var buf testlog.Buffer
+		b := newTestBroker(t, WithLogger(testlog.New(&buf, slog.LevelWarn)))
 		q := mustQueue(t, b, "orders")
 		var kept []*Delivery
 		startConsumer(t, q, func(_ context.Context, d *Delivery) error {
@@ -108,8 +106,8 @@ func TestLateSettleIsLoggedOnce(t *testing.T) {
 // message dies and its dead letter is lost.
 func TestUndeclaredDeadLetterWarnsAtConsume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
-		b := newTestBroker(t, WithLogger(newTestLogger(&buf, slog.LevelWarn)))
+		var buf testlog.Buffer
+		b := newTestBroker(t, WithLogger(testlog.New(&buf, slog.LevelWarn)))
 		typo := mustQueue(t, b, "orders", WithDeadLetter("ordrs.dead"))
 		fine := mustQueue(t, b, "payments", WithDeadLetter("payments.dead"))
 		mustQueue(t, b, "payments.dead") // declared after its queue: fine
@@ -124,36 +122,4 @@ func TestUndeclaredDeadLetterWarnsAtConsume(t *testing.T) {
 			t.Errorf("logged:\n%s\nwant once:\n%s", got, want)
 		}
 	})
-}
-
-// newTestLogger returns a logger that writes text records, without their
-// time, to buf.
-func newTestLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
-// syncBuffer is a bytes.Buffer that handler goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,15 +1,14 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/heraldmq/herald/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,26 +106,8 @@ func wantError(t testing.TB, w *httptest.ResponseRecorder, want int, parts ...st
 	}
 }
 
-// logBuffer is a slog handler's output, safe to read while written.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLog() (*slog.Logger, *logBuffer) {
-	var lb logBuffer
+func newLog() (*slog.Logger, *testlog.Buffer) {
+	var lb testlog.Buffer
 	return slog.New(slog.NewTextHandler(&lb, nil)), &lb
 }
 

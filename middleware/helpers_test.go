@@ -1,12 +1,8 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,38 +70,6 @@ func wantStats(t *testing.T, q *herald.Queue, want herald.QueueStats) {
 // a handler would.
 func bare(body any) *herald.Delivery {
 	return &herald.Delivery{Message: herald.NewMessage(body), Attempt: 1}
-}
-
-// newTestLogger returns a logger that writes text records, without their
-// time, to w.
-func newTestLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
-// syncBuffer is a bytes.Buffer that handler goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // since returns the fake time since start, for calls recorded inside a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/heraldmq/herald/internal/testlog"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 
 func TestLogging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf testlog.Buffer
 		b := newBroker(t)
 		q := declareQueue(t, b, "q", herald.WithBackoff(0, 0))
 		startConsumer(t, q, func(_ context.Context, d *herald.Delivery) error {
@@ -25,7 +26,7 @@ func TestLogging(t *testing.T) {
 				return errors.New("boom")
 			}
 			return nil
-		}, herald.WithMiddleware(Logging(newTestLogger(&buf, slog.LevelDebug))))
+		}, herald.WithMiddleware(Logging(testlog.New(&buf, slog.LevelDebug))))
 		publish(t, q, &herald.Message{ID: "m1", Body: 1})
 		publish(t, q, &herald.Message{ID: "m2", Body: 2})
 		heraldtest.Settle(t, b)
@@ -44,7 +45,7 @@ level=DEBUG msg="delivery handled" source=q id=m2 attempt=2 duration=250ms
 func TestLoggingLevel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
-		l := newTestLogger(&buf, slog.LevelWarn)
+		l := testlog.New(&buf, slog.LevelWarn)
 		ok := Logging(l)(func(context.Context, *herald.Delivery) error { return nil })
 		fail := Logging(l)(func(context.Context, *herald.Delivery) error { return herald.Permanent(errors.New("bad")) })
 		var noDelivery *herald.Delivery
@@ -62,7 +63,7 @@ func TestLoggingLevel(t *testing.T) {
 func TestLoggingNilIsDefault(t *testing.T) {
 	var buf bytes.Buffer
 	old := slog.Default()
-	slog.SetDefault(newTestLogger(&buf, slog.LevelWarn))
+	slog.SetDefault(testlog.New(&buf, slog.LevelWarn))
 	defer slog.SetDefault(old)
 	h := Logging(nil)(func(context.Context, *herald.Delivery) error { return errors.New("boom") })
 	h(context.Background(), &herald.Delivery{Message: &herald.Message{ID: "m1"}, Attempt: 2})
@@ -73,8 +74,8 @@ func TestLoggingNilIsDefault(t *testing.T) {
 
 func TestRecoverInsideLogging(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
-		b := newBroker(t, herald.WithMiddleware(Logging(newTestLogger(&buf, slog.LevelDebug)), Recover()))
+		var buf testlog.Buffer
+		b := newBroker(t, herald.WithMiddleware(Logging(testlog.New(&buf, slog.LevelDebug)), Recover()))
 		q := declareQueue(t, b, "q", herald.WithBackoff(0, 0))
 		startConsumer(t, q, func(_ context.Context, d *herald.Delivery) error {
 			if d.Attempt == 1 {
