@@ -153,3 +153,43 @@ func (e *LagError) Error() string {
 
 // Unwrap returns ErrLagged.
 func (e *LagError) Unwrap() error { return ErrLagged }
+
+// RouteError is returned by an exchange's Publish when some of the
+// destinations it routed a message to refused it; all the others have the
+// message. It wraps each refusal's cause, so errors.Is(err, ErrFull) tells
+// that a queue was full.
+type RouteError struct {
+	Exchange  string      // the exchange published to
+	Delivered int         // destinations that accepted the message
+	Failed    []DestError // destinations that refused it, in delivery order
+}
+
+// DestError is one destination's refusal of a routed message.
+type DestError struct {
+	Dest string // the queue's or topic's name
+	Err  error  // why it refused
+}
+
+// Error says which destinations refused the message and why.
+func (e *RouteError) Error() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "herald: exchange %q: %d of %d destinations refused the message",
+		e.Exchange, len(e.Failed), e.Delivered+len(e.Failed))
+	for i, f := range e.Failed {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&sb, "%s%q: %s", sep, f.Dest, errText(f.Err))
+	}
+	return sb.String()
+}
+
+// Unwrap returns the causes of the refusals, for errors.Is and errors.As.
+func (e *RouteError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
+}

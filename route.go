@@ -2,6 +2,8 @@ package herald
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,7 +11,10 @@ import (
 	"github.com/heraldmq/herald/internal/match"
 )
 
-// An exchange's bindings, and the routing tables publishes read.
+// Routing: an exchange's bindings, the routing tables publishes read, how a
+// message is matched against them, and the walk through bound exchanges to
+// the queues and topics that get it. exchange.go holds the API that leads
+// here (Bind, Unbind, Publish).
 //
 // Bind and Unbind change one binding at a time, under Exchange.mu, in time
 // that does not grow with the exchange's other bindings (except Unbind on
@@ -257,4 +262,173 @@ func (t *table) matchHeaders(h Headers, buf []*target) []*target {
 	}
 	slices.SortFunc(buf[start:], func(a, b *target) int { return cmp.Compare(a.seq, b.seq) })
 	return buf
+}
+
+// put routes a stamped message; internal is passed on to every destination.
+func (e *Exchange) put(ctx context.Context, m *Message, internal bool) error {
+	t := e.table.Load()
+	var buf [8]*target
+	ts := t.match(m, buf[:0])
+	if len(ts) > 0 && !t.reachesExchange(ts) {
+		// The usual case: the targets are distinct queues and topics.
+		if e.watch.Load() != nil {
+			e.notifyObservers(ctx, m, internal)
+		}
+		return e.deliver(ctx, m, internal, ts)
+	}
+	// ts may live in buf, which must not leak into route's bookkeeping, or
+	// buf would be on the heap for every publish.
+	var outBuf [16]*target
+	var xsBuf [8]*Exchange
+	out, xs, altErr := e.route(m, t, outBuf[:0], xsBuf[:0])
+	if len(out) == 0 {
+		return e.unroutable(m, altErr)
+	}
+	for _, x := range xs {
+		x.notifyObservers(ctx, m, internal)
+	}
+	return e.deliver(ctx, m, internal, out)
+}
+
+// deliver puts m into each of ts in turn, and reports those that refused.
+func (e *Exchange) deliver(ctx context.Context, m *Message, internal bool, ts []*target) error {
+	var failed []DestError
+	for _, t := range ts {
+		msg := m
+		if fn := t.transformFn(); fn != nil {
+			out, err := e.b.transform(fn, m)
+			if err != nil {
+				failed = append(failed, DestError{Dest: t.name, Err: err})
+				continue
+			}
+			msg = out
+		}
+		if err := t.d.put(ctx, msg, internal); err != nil {
+			failed = append(failed, DestError{Dest: t.name, Err: err})
+		}
+	}
+	if failed == nil {
+		return nil
+	}
+	return &RouteError{Exchange: e.name, Delivered: len(ts) - len(failed), Failed: failed}
+}
+
+func (e *Exchange) unroutable(m *Message, altErr error) error {
+	var what string
+	switch e.xkind {
+	case FanoutExchange:
+		what = "the message"
+	case HeadersExchange:
+		what = fmt.Sprintf("headers %v", map[string]string(m.Headers))
+	default:
+		what = fmt.Sprintf("key %q", m.Key)
+	}
+	if altErr != nil {
+		return because(ErrUnroutable, altErr, "exchange %q routed %s to no queue or topic", e.name, what)
+	}
+	return fmt.Errorf("%w: exchange %q routed %s to no queue or topic", ErrUnroutable, e.name, what)
+}
+
+// route walks the graph of exchanges from e, whose table is t, as
+// RabbitMQ does: each exchange is visited once, and one whose bindings match
+// nothing hands the message to its alternate exchange. It appends to out
+// the queues and topics reached, each once, depth first in binding order,
+// and returns the first reason an alternate exchange was unusable, and,
+// appended to xs, the exchanges visited.
+//
+// It is one loop over local slices, rather than recursion over a shared
+// struct, so that its buffers stay on the stack.
+func (e *Exchange) route(m *Message, t *table, out []*target, xs []*Exchange) ([]*target, []*Exchange, error) {
+	var (
+		stackBuf [8][]*target           // per exchange being visited: targets left
+		xmap     map[*Exchange]struct{} // visited, once xs is long
+		dmap     map[destination]struct{}
+		altErr   error
+	)
+	stack := stackBuf[:0]
+	x, ts := e, t.match(m, nil)
+	for x != nil {
+		xs, xmap = addSmall(xs, xmap, x)
+		if len(ts) > 0 {
+			stack = append(stack, ts)
+		} else if ax, err := x.alternateExchange(); err != nil {
+			altErr = cmp.Or(altErr, err)
+		} else if ax != nil && !hasSmall(xs, xmap, ax) {
+			x, ts = ax, ax.table.Load().match(m, nil)
+			continue
+		}
+		x = nil
+		for x == nil && len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if len(*top) == 0 {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			t := (*top)[0]
+			*top = (*top)[1:]
+			switch {
+			case t.x == nil:
+				if !hasDest(out, dmap, t.d) {
+					out = append(out, t)
+					dmap = addDest(out, dmap, t.d)
+				}
+			case !hasSmall(xs, xmap, t.x):
+				x = t.x
+				ts = x.table.Load().match(m, nil)
+			}
+		}
+	}
+	return out, xs, altErr
+}
+
+// Sets for route: scanning a short slice beats hashing for the few
+// exchanges and destinations a message usually meets, and can use a stack
+// buffer; past smallMax entries a map takes over.
+const smallMax = 32
+
+func hasSmall[T comparable](list []T, m map[T]struct{}, v T) bool {
+	if m != nil {
+		_, ok := m[v]
+		return ok
+	}
+	return slices.Contains(list, v)
+}
+
+// addSmall adds v, known to be absent.
+func addSmall[T comparable](list []T, m map[T]struct{}, v T) ([]T, map[T]struct{}) {
+	list = append(list, v)
+	return list, indexSmall(list, m, v, func(x T) T { return x })
+}
+
+func hasDest(out []*target, m map[destination]struct{}, d destination) bool {
+	if m != nil {
+		_, ok := m[d]
+		return ok
+	}
+	for _, t := range out {
+		if t.d == d {
+			return true
+		}
+	}
+	return false
+}
+
+// addDest records d, just appended to out.
+func addDest(out []*target, m map[destination]struct{}, d destination) map[destination]struct{} {
+	return indexSmall(out, m, d, func(t *target) destination { return t.d })
+}
+
+// indexSmall adds v, just appended to list, to m, making m from list when
+// list has grown past smallMax.
+func indexSmall[E any, T comparable](list []E, m map[T]struct{}, v T, key func(E) T) map[T]struct{} {
+	switch {
+	case m != nil:
+		m[v] = struct{}{}
+	case len(list) > smallMax:
+		m = make(map[T]struct{}, 2*len(list))
+		for _, x := range list {
+			m[key(x)] = struct{}{}
+		}
+	}
+	return m
 }
