@@ -8,6 +8,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/heraldmq/herald/internal/glabel"
+	"github.com/heraldmq/herald/internal/leak"
 )
 
 func TestQueueDeclareSameOptionsReturnsSameQueue(t *testing.T) {
@@ -69,51 +72,6 @@ func TestQueueDeclareOtherOptionsReturnsErrExists(t *testing.T) {
 	// The original declaration still stands.
 	if q := mustQueue(t, b, "q", WithCapacity(10)); q != orig {
 		t.Fatal("the original queue was replaced")
-	}
-}
-
-func TestQueueNameValidation(t *testing.T) {
-	b := newTestBroker(t)
-	for _, tc := range []struct {
-		name  string
-		valid bool
-	}{
-		{"a", true},
-		{"Z9", true},
-		{"orders.created", true},
-		{"billing/invoices", true},
-		{"a_b-c:d/e.f", true},
-		{"...", true},
-		{strings.Repeat("n", MaxNameLen), true},
-
-		{"", false},
-		{strings.Repeat("n", MaxNameLen+1), false},
-		{"has space", false},
-		{" lead", false},
-		{"tab\there", false},
-		{"new\nline", false},
-		{"nul\x00", false},
-		{"orders.*", false},
-		{"orders.#", false},
-		{"a>b", false},
-		{">", false},
-		{"naïve", false},
-		{"日本", false},
-		{"a,b", false},
-		{"a+b", false},
-		{"a\\b", false},
-	} {
-		q, err := b.Queue(tc.name)
-		switch {
-		case tc.valid && err != nil:
-			t.Errorf("Queue(%q) = %v, want it accepted", tc.name, err)
-		case tc.valid && q.Name() != tc.name:
-			t.Errorf("Queue(%q).Name() = %q", tc.name, q.Name())
-		case !tc.valid && !errors.Is(err, ErrInvalid):
-			t.Errorf("Queue(%q) = %v, %v; want ErrInvalid", tc.name, q, err)
-		case !tc.valid && q != nil:
-			t.Errorf("Queue(%q) failed but returned a queue", tc.name)
-		}
 	}
 }
 
@@ -667,5 +625,41 @@ func TestShutdownIdleBrokerReturnsAtOnce(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close after Shutdown = %v, want nil", err)
 		}
+	})
+}
+
+// The goroutines that run for a broker carry its pprof label: a Consume
+// call's own, its handler goroutines and the scheduler. Another broker's
+// check does not see them.
+func TestBrokerGoroutinesAreLabeled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		other := newTestBroker(t) // cleaned up after b: its check sees every broker's goroutines
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q")
+		ctx, cancel := context.WithCancel(context.Background())
+		release := make(chan struct{})
+		done := consumeAsync(ctx, q, func(context.Context, *Delivery) error {
+			<-release
+			return nil
+		}, WithConcurrency(2))
+		publishOrFail(t, q, 1)
+		publishOrFail(t, q, 2)
+		// A delayed message starts the scheduler from this, unlabeled,
+		// goroutine; a back-off keeps it busy.
+		q.Publish(context.Background(), &Message{Delay: time.Hour})
+		synctest.Wait()
+
+		mine := strings.Join(leak.FindIn(leak.Scope{Broker: glabel.Of(b)}, 0), "\n\n")
+		for _, fn := range []string{"herald.work", "herald.(*Broker).runConsumer", "sched.(*Scheduler[...]).run"} {
+			if !strings.Contains(mine, fn) {
+				t.Errorf("no goroutine labeled as the broker's runs %s; labeled:\n%s", fn, mine)
+			}
+		}
+		if theirs := leak.FindIn(leak.Scope{Broker: glabel.Of(other)}, 0); len(theirs) > 0 {
+			t.Errorf("another broker's check sees:\n%s", strings.Join(theirs, "\n\n"))
+		}
+		close(release)
+		cancel()
+		<-done
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // A nil option or middleware is handled the same way by every call that
@@ -57,5 +58,31 @@ func TestNilOptions(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("typed handlers got %v, want [1 2]", got)
+	}
+}
+
+// WithPriorities takes 1 to MaxPriorities levels; 0 is a mistake, not "none".
+func TestWithPrioritiesZeroIsInvalid(t *testing.T) {
+	b := newTestBroker(t)
+	for _, n := range []int{0, -1, MaxPriorities + 1} {
+		if _, err := b.Queue("q", WithPriorities(n)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("WithPriorities(%d) = %v, want ErrInvalid", n, err)
+		}
+	}
+	q := mustQueue(t, b, "one", WithPriorities(1))
+	if again := mustQueue(t, b, "one"); again != q {
+		t.Error("WithPriorities(1) is the default, yet declaring again without it failed")
+	}
+}
+
+func TestLifecycleOptionsValidated(t *testing.T) {
+	b := newTestBroker(t)
+	for _, opt := range []QueueOption{WithPriorities(-1), WithPriorities(MaxPriorities + 1), WithDedup(-time.Second)} {
+		if _, err := b.Queue("q", opt); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Queue with bad option = %v, want ErrInvalid", err)
+		}
+	}
+	if _, err := b.Topic("t", WithDedup(-1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Topic with negative dedup = %v, want ErrInvalid", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 )
 
 // Unlike RabbitMQ, an expired message does not wait behind a long-lived one
@@ -224,14 +225,30 @@ func TestDedupMemoryBounded(t *testing.T) {
 	}
 }
 
-func TestLifecycleOptionsValidated(t *testing.T) {
-	b := newTestBroker(t)
-	for _, opt := range []QueueOption{WithPriorities(-1), WithPriorities(MaxPriorities + 1), WithDedup(-time.Second)} {
-		if _, err := b.Queue("q", opt); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Queue with bad option = %v, want ErrInvalid", err)
-		}
+// Receive allocates one Delivery per message, and nothing else: keep it in
+// the 128-byte size class.
+func TestReceiveAllocatesOneSmallDelivery(t *testing.T) {
+	if size := unsafe.Sizeof(Delivery{}); size > 128 {
+		t.Errorf("a Delivery takes %d bytes, want at most 128", size)
 	}
-	if _, err := b.Topic("t", WithDedup(-1)); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Topic with negative dedup = %v, want ErrInvalid", err)
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	b := newTestBroker(t)
+	q := mustQueue(t, b, "q")
+	ctx := context.Background()
+	m := &Message{ID: "x", Time: time.Unix(1, 0), Body: benchBody}
+	n := testing.AllocsPerRun(200, func() {
+		if err := q.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		d, err := q.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Ack()
+	})
+	if n != 1 {
+		t.Errorf("%.2f allocations per Receive, want 1 (the Delivery)", n)
 	}
 }
