@@ -356,6 +356,19 @@ func TestBindErrors(t *testing.T) {
 	}
 }
 
+// A topic pattern with a space is refused: no routing key has one by
+// mistake, and RabbitMQ users quote keys, not words.
+func TestTopicPatternWithSpaceIsRefused(t *testing.T) {
+	b := newTestBroker(t)
+	x := mustExchange(t, b, "x", TopicExchange)
+	mustQueue(t, b, "q")
+	for _, p := range []string{"a b", "a. b", " a", "a\tb", "a.b\n"} {
+		if err := x.Bind("q", p); !errors.Is(err, ErrBadPattern) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("Bind(%q) = %v, want ErrBadPattern and ErrInvalid", p, err)
+		}
+	}
+}
+
 func TestBindIdempotentAndUnbind(t *testing.T) {
 	b := newTestBroker(t)
 	for _, kind := range []ExchangeKind{DirectExchange, FanoutExchange, TopicExchange, HeadersExchange} {
@@ -615,18 +628,5 @@ func TestExchangeBadPublish(t *testing.T) {
 	}
 	if m.ID == "" || m.Time.IsZero() {
 		t.Errorf("Publish did not stamp the message: %+v", m)
-	}
-}
-
-// A topic pattern with a space is refused: no routing key has one by
-// mistake, and RabbitMQ users quote keys, not words.
-func TestTopicPatternWithSpaceIsRefused(t *testing.T) {
-	b := newTestBroker(t)
-	x := mustExchange(t, b, "x", TopicExchange)
-	mustQueue(t, b, "q")
-	for _, p := range []string{"a b", "a. b", " a", "a\tb", "a.b\n"} {
-		if err := x.Bind("q", p); !errors.Is(err, ErrBadPattern) || !errors.Is(err, ErrInvalid) {
-			t.Errorf("Bind(%q) = %v, want ErrBadPattern and ErrInvalid", p, err)
-		}
 	}
 }
