@@ -40,7 +40,7 @@ type Queue struct {
 
 	// Lock-free, read by every publish; see intake.go. occupied, which
 	// every publish writes, has a 64-byte line of its own between the
-	// read-mostly fields above and mu (queue_layout_test.go checks it).
+	// read-mostly fields above and mu (queue_lock_test.go checks it).
 	intake atomic.Pointer[ring.MPSC[entry]] // made by the first publish that skips the lock
 	// sleepers is how many consumers are parked; held whether messages
 	// wait in behind, which sends publishes to the lock.
@@ -163,6 +163,8 @@ func (q *Queue) broker() *Broker { return q.b }
 //     taken again (with lock) in between, as sync.Cond.Wait does: what the
 //     caller read under q.mu before the call may have changed.
 //   - xAndUnlock: q.mu is held on entry and let go of before return.
+//
+// TestQueueLockProtocolNames holds the package's code to these rules.
 //
 // Lock order: q.mu before a singleActive's mu; q.mu is never held while a
 // dead letter is published or user code (a handler, a transform, an
