@@ -100,7 +100,7 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	slices.Reverse(dead) // dead-lettered in the order handed out
 	// Counted with the messages' moves, under mu, for exact Stats.
 	q.settles.shared.nacked.Add(uint64(len(expired)))
-	q.dieAllLocked(ctx, dead, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
+	q.dieAllRelocking(ctx, dead, endLimited, ReasonDeliveryLimit, ErrAckTimeout)
 	q.mu.Unlock()
 	q.ends.observeTimeouts(expired)
 	for _, e := range dead {

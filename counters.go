@@ -63,13 +63,13 @@ func (q *Queue) unackedLocked() int {
 }
 
 func (q *Queue) addWorker(c *settleCounts) {
-	q.mu.Lock()
+	q.lockSkipIntake()
 	q.settles.add(c)
 	q.mu.Unlock()
 }
 
 func (q *Queue) removeWorker(c *settleCounts) {
-	q.mu.Lock()
+	q.lockSkipIntake()
 	q.settles.remove(c)
 	q.mu.Unlock()
 }

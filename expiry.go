@@ -43,7 +43,7 @@ func (q *Queue) sweepExpired(ctx context.Context) {
 	if next != 0 {
 		q.sweepBeforeLocked(next)
 	}
-	q.dieAllLocked(ctx, dead, endExpired, ReasonExpired, nil)
+	q.dieAllRelocking(ctx, dead, endExpired, ReasonExpired, nil)
 	if len(dead) > 0 {
 		for q.producers.Len() > 0 && q.roomLocked() {
 			w, _ := q.producers.PopFront()

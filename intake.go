@@ -13,8 +13,9 @@ import (
 // in order, to the back of the ready list. So a publisher and a consumer
 // do not contend for the lock, and a consumer moves many messages for one
 // lock. Everything that looks at the ready list takes the lock with
-// q.lock, which drains the intake first, so it sees every publish that has
-// returned, in publish order.
+// q.lock (or a consumer's q.lockToTake; see Locking in queue.go), which
+// drains the intake first, so it sees every publish that has returned, in
+// publish order.
 //
 // Places: q.occupied counts the messages that hold a place against the
 // capacity — ready, scheduled, in the intake, or reserved by a publisher
@@ -61,28 +62,10 @@ func (q *Queue) makeIntake() *ring.MPSC[entry] {
 	return q.intake.Load()
 }
 
-// lock locks q.mu and moves the intake into the ready list.
-func (q *Queue) lock() {
-	q.mu.Lock()
-	q.drainLocked()
-}
-
-// lockToTake locks q.mu for a consumer, draining the intake only when no
-// message is ready: whatever is in the intake is newer than everything
-// ready, because every push to the back of the ready list drains it first.
-// So a consumer that is behind does not touch the cache lines publishers
-// are writing; a publisher that finds the intake full drains it.
-func (q *Queue) lockToTake() {
-	q.mu.Lock()
-	if q.ready.Len() == 0 {
-		q.drainLocked()
-	}
-}
-
-// drainLocked moves every completed intake publish to the back of the
+// drainIntakeLocked moves every completed intake publish to the back of the
 // ready list, then the messages held behind, if no publish in the intake is
 // still unfilled, and reports how many messages it made ready.
-func (q *Queue) drainLocked() int {
+func (q *Queue) drainIntakeLocked() int {
 	in := q.intake.Load()
 	if in == nil {
 		return 0
@@ -122,7 +105,7 @@ func (q *Queue) stalledLocked() bool {
 	if in == nil {
 		return false
 	}
-	q.drainLocked()
+	q.drainIntakeLocked()
 	return in.Pending()
 }
 
@@ -206,7 +189,7 @@ func (q *Queue) putFast(ctx context.Context, e entry) (done bool, err error) {
 		q.mu.Unlock()
 		return true, ErrClosed
 	}
-	q.acceptLocked(&e)
+	q.acceptAndUnlock(&e)
 	return true, nil
 }
 

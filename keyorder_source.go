@@ -22,7 +22,7 @@ func (q *Queue) holdNackedWith(d *Delivery, cause error, keep func(entry)) (entr
 	q.inflight.remove(d)
 	d.counts.nacked.Add(1)
 	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
+		q.dieRelocking(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
 		q.mu.Unlock()
 		q.b.replies.rejected(e.m.ReplyTo, cause)
 		return e, false
@@ -39,7 +39,7 @@ func (q *Queue) redeliverHeld(e entry, d *Delivery, counts *settleCounts) bool {
 	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
-		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+		q.dieRelocking(context.Background(), e, endExpired, ReasonExpired, nil)
 		q.mu.Unlock()
 		return false
 	}
@@ -147,7 +147,7 @@ func (q *Queue) takeAhead(d *Delivery, counts *settleCounts, buf *prefetchBuf) b
 		// attempts it really had.
 		q.delivered--
 		e.attempt--
-		q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+		q.dieRelocking(context.Background(), e, endExpired, ReasonExpired, nil)
 		q.mu.Unlock()
 		return false
 	}

@@ -54,14 +54,14 @@ func (q *Queue) prefetchBuf(batch int) *prefetchBuf {
 	return &prefetchBuf{max: batch}
 }
 
-// prefetchLocked moves up to buf.max-1 more ready messages, at most half
+// prefetchRelocking moves up to buf.max-1 more ready messages, at most half
 // of those ready, into buf, counted as delivered.
-func (q *Queue) prefetchLocked(buf *prefetchBuf) {
+func (q *Queue) prefetchRelocking(buf *prefetchBuf) {
 	now := int64(-1)
 	for n := min(buf.max-1, q.ready.Len()/2); n > 0; n-- {
 		e, ok := q.ready.PopFront()
 		if !ok {
-			break // dieLocked let go of the lock, and others took the rest
+			break // dieRelocking let go of the lock, and others took the rest
 		}
 		q.freeLocked(1)
 		if e.expires != 0 {
@@ -69,7 +69,7 @@ func (q *Queue) prefetchLocked(buf *prefetchBuf) {
 				now = q.b.clock()
 			}
 			if now >= e.expires {
-				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+				q.dieRelocking(context.Background(), e, endExpired, ReasonExpired, nil)
 				continue
 			}
 		}
@@ -94,7 +94,7 @@ func (q *Queue) takePrefetched(ctx context.Context, w *waiter, d *Delivery, coun
 			// attempts it really had.
 			q.delivered--
 			e.attempt--
-			q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+			q.dieRelocking(context.Background(), e, endExpired, ReasonExpired, nil)
 			q.mu.Unlock()
 			continue
 		}

@@ -31,14 +31,19 @@ import (
 // message has a TTL or a Delay, or, briefly, while another goroutine's
 // lock-free publish is half done (it keeps the order above).
 type Queue struct {
-	b      *Broker
-	name   string
-	cfg    queueConfig
-	fast   bool                             // publishes may skip the lock; see intake.go
+	// Set at declaration, read-only after (a topic sets its group's
+	// ends.dur and ends.where before the group is used).
+	b    *Broker
+	name string
+	cfg  queueConfig
+	fast bool // publishes may skip the lock; see intake.go
+
+	// Lock-free, read by every publish; see intake.go. occupied, which
+	// every publish writes, has a 64-byte line of its own between the
+	// read-mostly fields above and mu (queue_lock_test.go checks it).
 	intake atomic.Pointer[ring.MPSC[entry]] // made by the first publish that skips the lock
-	// sleepers is how many consumers are parked, read by every publish;
-	// held whether messages wait in behind, which sends publishes to the
-	// lock (see intake.go).
+	// sleepers is how many consumers are parked; held whether messages
+	// wait in behind, which sends publishes to the lock.
 	sleepers atomic.Int32
 	held     atomic.Bool
 	_        [56]byte
@@ -47,6 +52,8 @@ type Queue struct {
 	occupied atomic.Int64
 	_        [56]byte
 
+	// mu guards the fields below, up to the next blank line; see "Locking"
+	// below for how to take it.
 	mu          sync.Mutex
 	ready       readyList
 	behind      readyList          // ready, but held behind an unfilled intake slot
@@ -68,14 +75,14 @@ type Queue struct {
 	ackSweepDue bool         // an ack-timeout sweep is scheduled
 	unfreed     int          // places freed and not yet taken off occupied
 
-	// Settling takes no lock: it counts in the delivery's settleCounts.
+	// Lock-free: settling takes no lock, it counts in the delivery's
+	// settleCounts (settles.workers, the list of them, is guarded by mu).
 	// Unacked is what was delivered and not yet settled.
 	settles   tally
 	receivers atomic.Int32 // Receive calls in progress
+	ends      endings      // how messages ended, counted outside mu
 
-	ends endings // how messages ended, counted outside mu
-
-	sac *singleActive // WithSingleActiveConsumer; nil without
+	sac *singleActive // WithSingleActiveConsumer, set at declaration; nil without
 }
 
 // QueueStats is a snapshot of a queue's counters. Every published message
@@ -132,6 +139,58 @@ func newQueue(b *Broker, name string, cfg queueConfig) *Queue {
 
 func (q *Queue) kind() string    { return "queue" }
 func (q *Queue) broker() *Broker { return q.b }
+
+// Locking. q.mu guards the fields the struct lists under it. It is taken
+// through one of three methods, never with a bare q.mu.Lock, and let go
+// with q.mu.Unlock:
+//
+//   - lock: the default. It drains the intake (see intake.go) into the
+//     ready list, so the holder sees every publish that has returned, in
+//     publish order. Anything that reads or changes the ready list, or
+//     the counters a drain moves (published, fed), uses it.
+//   - lockToTake: a consumer's take. It drains only when nothing is
+//     ready, so a consumer that is behind leaves alone the intake's cache
+//     lines that publishers write.
+//   - lockSkipIntake: bookkeeping that touches none of that (the list of
+//     handler goroutines, the ack-timeout list): it leaves the intake to
+//     the next lock.
+//
+// Methods named for the lock say what they do with it:
+//
+//   - xLocked: q.mu is held on entry and on return, and never let go in
+//     between.
+//   - xRelocking: q.mu is held on entry and on return, but let go of and
+//     taken again (with lock) in between, as sync.Cond.Wait does: what the
+//     caller read under q.mu before the call may have changed.
+//   - xAndUnlock: q.mu is held on entry and let go of before return.
+//
+// TestQueueLockProtocolNames holds the package's code to these rules.
+//
+// Lock order: q.mu before a singleActive's mu; q.mu is never held while a
+// dead letter is published or user code (a handler, a transform, an
+// observer) runs.
+
+// lock locks q.mu and moves the intake into the ready list.
+func (q *Queue) lock() {
+	q.mu.Lock()
+	q.drainIntakeLocked()
+}
+
+// lockToTake locks q.mu for a consumer, draining the intake only when no
+// message is ready: whatever is in the intake is newer than everything
+// ready, because every push to the back of the ready list drains it first.
+// So a consumer that is behind does not touch the cache lines publishers
+// are writing; a publisher that finds the intake full drains it.
+func (q *Queue) lockToTake() {
+	q.mu.Lock()
+	if q.ready.Len() == 0 {
+		q.drainIntakeLocked()
+	}
+}
+
+// lockSkipIntake locks q.mu without draining the intake, for a holder that
+// neither reads nor changes the ready list or the counters a drain moves.
+func (q *Queue) lockSkipIntake() { q.mu.Lock() }
 
 // Name returns the name the queue was declared with.
 func (q *Queue) Name() string { return q.name }
@@ -237,7 +296,7 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		}
 		q.flushFreedLocked()
 		if q.reserve() {
-			q.acceptLocked(&e)
+			q.acceptAndUnlock(&e)
 			return nil
 		}
 		switch q.cfg.overflow {
@@ -248,15 +307,15 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 			if q.cfg.overflow == OverflowDropOldest {
 				if old, ok := q.popOldestLocked(); ok {
 					// The new message takes the old one's place.
-					q.dieLocked(ctx, old, endDropped, ReasonMaxLen, nil)
-					q.acceptLocked(&e)
+					q.dieRelocking(ctx, old, endDropped, ReasonMaxLen, nil)
+					q.acceptAndUnlock(&e)
 					return nil
 				}
 				// All the room is taken by delayed messages: drop the new one.
 			}
 			q.published++
 			q.rememberLocked(m)
-			q.dieLocked(ctx, e, endDropped, ReasonMaxLen, nil)
+			q.dieRelocking(ctx, e, endDropped, ReasonMaxLen, nil)
 			q.mu.Unlock()
 			return nil
 		}
@@ -268,7 +327,8 @@ func (q *Queue) putSeq(ctx context.Context, m *Message, seq uint64, internal boo
 		if w == nil {
 			w = q.b.getWaiter()
 		}
-		if err := q.parkLocked(ctx, w, &q.producers); err != nil {
+		if err := q.parkRelocking(ctx, w, &q.producers); err != nil {
+			q.mu.Unlock()
 			return err
 		}
 	}
@@ -287,7 +347,7 @@ func (q *Queue) putForced(m *Message, seq uint64) error {
 	}
 	q.fed = true
 	q.forcePlace()
-	q.acceptLocked(&entry{m: m, seq: seq})
+	q.acceptAndUnlock(&entry{m: m, seq: seq})
 	return nil
 }
 
@@ -321,7 +381,8 @@ func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
 			q.mu.Unlock()
 			return ErrClosed
 		}
-		if err := q.parkLocked(ctx, w, &q.producers); err != nil {
+		if err := q.parkRelocking(ctx, w, &q.producers); err != nil {
+			q.mu.Unlock()
 			return err
 		}
 	}
@@ -331,9 +392,9 @@ func (q *Queue) awaitRoom(ctx context.Context, w *waiter) error {
 	return nil
 }
 
-// acceptLocked adds a message that holds a place: ready now, or after its
-// Delay. It unlocks q.mu.
-func (q *Queue) acceptLocked(e *entry) {
+// acceptAndUnlock adds a message that holds a place, ready now or after its
+// Delay, and lets go of q.mu (before it schedules the Delay).
+func (q *Queue) acceptAndUnlock(e *entry) {
 	m := e.m
 	e.expires = q.expiry(m)
 	q.published++
@@ -390,7 +451,7 @@ func (q *Queue) delayDue(ctx context.Context, e entry) {
 	q.scheduled--
 	if e.expires != 0 && q.b.clock() >= e.expires {
 		q.freeLocked(1)
-		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
+		q.dieRelocking(ctx, e, endExpired, ReasonExpired, nil)
 		q.wakeProducerLocked()
 	} else {
 		q.readyLocked(e)
@@ -460,7 +521,7 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 		if e, ok := q.ready.PopFront(); ok {
 			q.freeLocked(1)
 			if e.expires != 0 && q.b.clock() >= e.expires {
-				q.dieLocked(context.Background(), e, endExpired, ReasonExpired, nil)
+				q.dieRelocking(context.Background(), e, endExpired, ReasonExpired, nil)
 				q.wakeProducerLocked()
 				continue
 			}
@@ -474,8 +535,8 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 				return nil
 			}
 			if buf != nil {
-				q.drainLocked()
-				q.prefetchLocked(buf)
+				q.drainIntakeLocked()
+				q.prefetchRelocking(buf)
 			}
 			q.mu.Unlock()
 			d.reset(q, e, counts)
@@ -495,33 +556,34 @@ func (q *Queue) take(ctx context.Context, w *waiter, d *Delivery, counts *settle
 			continue
 		}
 		spins = 0
-		if err := q.parkToTakeLocked(ctx, w); err != nil {
+		if err := q.parkToTakeRelocking(ctx, w); err != nil {
+			q.mu.Unlock()
 			return err
 		}
 	}
 }
 
-// parkToTakeLocked is parkLocked on q.consumers, on a pooled waiter when
-// w is nil: a woken waiter is off every list, so it goes back at once.
-func (q *Queue) parkToTakeLocked(ctx context.Context, w *waiter) error {
+// parkToTakeRelocking is parkRelocking on q.consumers, on a pooled waiter
+// when w is nil: a woken waiter is off every list, so it goes back at once.
+func (q *Queue) parkToTakeRelocking(ctx context.Context, w *waiter) error {
 	if w != nil {
-		return q.parkLocked(ctx, w, &q.consumers)
+		return q.parkRelocking(ctx, w, &q.consumers)
 	}
 	w = q.b.getWaiter()
-	err := q.parkLocked(ctx, w, &q.consumers)
+	err := q.parkRelocking(ctx, w, &q.consumers)
 	q.b.putWaiter(w)
 	return err
 }
 
-// parkLocked parks w on list until it is woken, with q.mu held on entry and,
-// if it returns nil, on return. If ctx ends first it returns ctx.Err() with
-// q.mu released.
-func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*waiter]) error {
+// parkRelocking parks w on list, with q.mu let go of, until it is woken or
+// ctx ends; then it takes q.mu again and returns nil, or ctx.Err() if ctx
+// ended first.
+func (q *Queue) parkRelocking(ctx context.Context, w *waiter, list *ring.Ring[*waiter]) error {
 	if list == &q.consumers {
 		// Tell publishers first, then look at the intake once more: a
 		// publish that did not see this consumer parking is in it by now.
 		q.sleepers.Store(int32(list.Len() + 1))
-		if q.drainLocked() > 0 {
+		if q.drainIntakeLocked() > 0 {
 			q.noteSleepersLocked()
 			return nil
 		}
@@ -532,7 +594,8 @@ func (q *Queue) parkLocked(ctx context.Context, w *waiter, list *ring.Ring[*wait
 	select {
 	case <-w.ch:
 	case <-ctx.Done():
-		q.abandon(w, list)
+		q.lock()
+		q.abandonLocked(w, list)
 		return ctx.Err()
 	}
 	q.lock()
@@ -553,12 +616,12 @@ func (q *Queue) idleLocked() bool {
 		q.takenLocked() == 0 // no publisher between its reservation and the intake
 }
 
-// dieLocked ends e, which the caller has taken out of the queue, with q.mu
-// held on entry and on return. The ending is counted at once, so that
-// Stats never lose e; then, if e is to be dead-lettered, q.mu is released
-// while the dead letter is published, and e counts as dying meanwhile so
-// that Shutdown does not mistake the queue for idle.
-func (q *Queue) dieLocked(ctx context.Context, e entry, how ending, reason string, cause error) {
+// dieRelocking ends e, which the caller has taken out of the queue. The
+// ending is counted at once, so that Stats never lose e; then, if e is to
+// be dead-lettered, q.mu is let go of while the dead letter is published,
+// and e counts as dying meanwhile so that Shutdown does not mistake the
+// queue for idle.
+func (q *Queue) dieRelocking(ctx context.Context, e entry, how ending, reason string, cause error) {
 	q.ends.count(how, 1)
 	if q.ends.dest != "" || q.ends.observed() {
 		q.dying++
@@ -570,8 +633,8 @@ func (q *Queue) dieLocked(ctx context.Context, e entry, how ending, reason strin
 	q.signalIfQuietLocked()
 }
 
-// dieAllLocked is dieLocked for several messages, counted at once.
-func (q *Queue) dieAllLocked(ctx context.Context, es []entry, how ending, reason string, cause error) {
+// dieAllRelocking is dieRelocking for several messages, counted at once.
+func (q *Queue) dieAllRelocking(ctx context.Context, es []entry, how ending, reason string, cause error) {
 	if len(es) == 0 {
 		return
 	}
@@ -600,7 +663,7 @@ func (q *Queue) settle(d *Delivery, how uint64, cause error) {
 		}
 	} else {
 		if q.cfg.ackTimeout > 0 {
-			q.mu.Lock()
+			q.lockSkipIntake()
 			q.inflight.remove(d)
 			q.mu.Unlock()
 		}
@@ -624,7 +687,7 @@ func (q *Queue) nack(d *Delivery, cause error) {
 	d.counts.nacked.Add(1)
 	limited := q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries
 	if limited {
-		q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
+		q.dieRelocking(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
 	} else {
 		q.retryLocked(e)
 	}
@@ -672,7 +735,7 @@ func (q *Queue) retryDue(ctx context.Context, e entry) {
 	q.lock()
 	q.delayed--
 	if e.expires != 0 && q.b.clock() >= e.expires {
-		q.dieLocked(ctx, e, endExpired, ReasonExpired, nil)
+		q.dieRelocking(ctx, e, endExpired, ReasonExpired, nil)
 	} else {
 		q.forcePlace()
 		q.readyLocked(e)
@@ -731,10 +794,9 @@ func (q *Queue) wakeProducerLocked() {
 	}
 }
 
-// abandon unparks w after its context ended. If w had already been woken,
-// the wake-up was meant for whoever can use it, so it is passed on.
-func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
-	q.lock()
+// abandonLocked unparks w after its context ended. If w had already been
+// woken, the wake-up was meant for whoever can use it, so it is passed on.
+func (q *Queue) abandonLocked(w *waiter, list *ring.Ring[*waiter]) {
 	if w.parked {
 		w.unlist(list)
 		q.noteSleepersLocked()
@@ -745,8 +807,7 @@ func (q *Queue) abandon(w *waiter, list *ring.Ring[*waiter]) {
 	} else {
 		q.wakeProducerLocked()
 	}
-	q.mu.Unlock()
-	w.drain()
+	w.drain() // every wake-up is sent under q.mu: none can come after this
 }
 
 // waiter is how a goroutine parks on a queue: a one-slot channel, so a

@@ -53,7 +53,7 @@ func (q *Queue) settleVariant(d *Delivery, v settleVariant) {
 	} else {
 		d.counts.nacked.Add(1)
 		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
-			q.dieLocked(context.Background(), e, endLimited, ReasonDeliveryLimit, nil)
+			q.dieRelocking(context.Background(), e, endLimited, ReasonDeliveryLimit, nil)
 			q.mu.Unlock()
 			q.b.replies.rejected(e.m.ReplyTo, nil)
 			return
