@@ -34,9 +34,11 @@ import (
 // bytes in dir.
 //
 // Close on an Opened broker also waits for the publishes to durable
-// queues in flight (which fail with ErrClosed, and whose records it
-// settles, so that they do not come back), writes and fsyncs what the log
-// holds and releases dir; it returns the error of that last fsync, if any.
+// queues and topics in flight: a queue's fails with ErrClosed, and its
+// record is settled, so that it does not come back; a topic's whose
+// record was written succeeds, and its groups get it after a restart.
+// Close then writes and fsyncs what the log holds and releases dir; it
+// returns the error of that last fsync, if any.
 func Open(dir string, opts ...Option) (*Broker, error) {
 	if dir == "" {
 		return nil, invalidf("Open: empty directory name")

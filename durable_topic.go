@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"errors"
 	"log/slog"
 	"math"
 	"slices"
@@ -206,6 +207,21 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 		dt.evict(seq)
 	}
 	return nil
+}
+
+// groupRefused is told that a group did not take seq, whose record is
+// durable, and returns the error its Publish reports. A group refuses
+// only because the broker is closing (its queue closed under the
+// publish): the group then keeps its hold on the record, which recovery
+// gives back to it, so the publish has succeeded, as it would have a
+// moment earlier. Close waits for the publish (see putGate), so the
+// record cannot be left half done. Any other refusal lets go of the hold.
+func (dt *durableTopic) groupRefused(seq uint64, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	dt.unref(seq)
+	return err
 }
 
 // evict lets go of the ring's hold on seq.
