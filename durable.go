@@ -212,6 +212,7 @@ type durableStore struct {
 	mu      sync.Mutex
 	waiting map[string][]*durableMsg // recovered, by destination, rid order; guarded by mu
 	groups  groupStates              // recovered groups of topics not declared yet; guarded by mu
+	marks   map[string]topicMark     // recovered recTopicSeq of topics not declared yet; guarded by mu
 	queues  map[string]*durableQueue // guarded by mu
 	topics  map[string]*durableTopic // guarded by mu
 }
@@ -268,6 +269,7 @@ func (s *durableStore) recover() error {
 	pos := map[uint64]wal.Pos{}
 	ended := map[uint64]bool{}
 	groups := groupStates{}
+	marks := map[string]topicMark{}
 	var release []wal.Pos
 	var maxRid uint64
 	err := s.log.Replay(func(p wal.Pos, typ byte, payload []byte) error {
@@ -299,6 +301,20 @@ func (s *durableStore) recover() error {
 				release = append(release, g.pos)
 			}
 			g.rid, g.pos, g.start = rid, p, start
+			return nil
+		case recTopicSeq:
+			topic, seq, err := decodeTopicSeq(payload)
+			if err != nil {
+				return s.corrupt(p, err)
+			}
+			if old, ok := marks[topic]; ok {
+				if old.seq >= seq {
+					release = append(release, p)
+					return nil
+				}
+				release = append(release, old.pos)
+			}
+			marks[topic] = topicMark{seq: seq, pos: p}
 			return nil
 		case recGDeliver, recGDone:
 			release = append(release, p)
@@ -345,12 +361,19 @@ func (s *durableStore) recover() error {
 		}
 		return walError("recover "+s.dir, err)
 	}
+	for _, d := range msgs { // a later publish record outdates a mark
+		if mk, ok := marks[d.dest]; ok && d.seq >= mk.seq {
+			release = append(release, mk.pos)
+			delete(marks, d.dest)
+		}
+	}
 	for _, p := range release {
 		if err := s.log.Release(p); err != nil {
 			return walError("recover "+s.dir, err)
 		}
 	}
 	s.rids.Store(maxRid)
+	s.marks = marks
 	for rid, d := range msgs {
 		d.pos = pos[rid]
 		s.waiting[d.dest] = append(s.waiting[d.dest], d)

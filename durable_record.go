@@ -25,6 +25,10 @@ const (
 	recGDeliver byte = 5 // rid, attempt, group: handed to a member of the group
 	recGDone    byte = 7 // rid, 0, group: ended in the group
 	recGroup    byte = 8 // rid (the group's own), topic, group, first seq
+	// recTopicSeq notes a sequence number a topic handed out to a publish
+	// that failed: readers may have seen it, so it is never handed out
+	// again. Kept until a publish record with a later seq is durable.
+	recTopicSeq byte = 9 // topic, seq
 )
 
 // How a body is stored.
@@ -195,6 +199,21 @@ func decodeGroup(p []byte) (rid uint64, topic, group string, start uint64, err e
 		return 0, "", "", 0, errRecord
 	}
 	return rid, topic, group, start, nil
+}
+
+// appendTopicSeq encodes a recTopicSeq record.
+func appendTopicSeq(dst []byte, topic string, seq uint64) []byte {
+	return binary.AppendUvarint(appendString(dst, topic), seq)
+}
+
+func decodeTopicSeq(p []byte) (topic string, seq uint64, err error) {
+	r := reader{b: p}
+	topic = r.string()
+	seq = r.uvarint()
+	if r.bad {
+		return "", 0, errRecord
+	}
+	return topic, seq, nil
 }
 
 func decodeMark(p []byte) (rid uint64, attempt int32, due int64, err error) {

@@ -18,12 +18,23 @@ type durableTopic struct {
 	s *durableStore
 	t *Topic
 
+	markMu sync.Mutex // one recTopicSeq write at a time, so the last is the newest
+
 	mu     sync.Mutex
 	recs   map[uint64]*topicRec     // by seq; guarded by mu
 	groups map[string]*durableGroup // by name, recovered or made; guarded by mu
 	// attempts are the deliveries of messages groups hold, for copies
 	// made by compaction; guarded by mu.
 	attempts map[groupSeq]int32
+	// mark is the newest seq handed out to a publish that failed, while
+	// no later publish is durable; guarded by mu. See failedSeq.
+	mark topicMark
+}
+
+// topicMark is a recTopicSeq record: a seq that is not handed out again.
+type topicMark struct {
+	seq uint64
+	pos wal.Pos // zero: none
 }
 
 type groupSeq struct {
@@ -96,6 +107,8 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 	delete(s.waiting, name)
 	states := s.groups[name]
 	delete(s.groups, name)
+	dt.mark = s.marks[name]
+	delete(s.marks, name)
 	s.mu.Unlock()
 	dt.mu.Lock()
 	dt.restore(msgs, states)
@@ -112,9 +125,9 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupState) {
 	t := dt.t
 	slices.SortFunc(msgs, func(a, b *durableMsg) int { return compareU64(a.seq, b.seq) })
-	tail := uint64(1)
+	tail := dt.mark.seq + 1 // a failed publish's seq is not handed out again
 	if n := len(msgs); n > 0 {
-		tail = msgs[n-1].seq + 1
+		tail = max(tail, msgs[n-1].seq+1)
 	}
 	ringFrom := uint64(1)
 	if tail > t.size() {
@@ -191,6 +204,7 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 	}
 	pos, err := dt.s.writeMsg(r.msg(t.name, seq), body)
 	if err != nil {
+		dt.failedSeq(seq)
 		return err // the groups do not get it
 	}
 	r.pos = pos
@@ -199,7 +213,14 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 		r.refs += old.refs
 	}
 	dt.recs[seq] = r
+	var outdated wal.Pos
+	if dt.mark.pos != (wal.Pos{}) && seq > dt.mark.seq {
+		outdated, dt.mark = dt.mark.pos, topicMark{}
+	}
 	dt.mu.Unlock()
+	if outdated != (wal.Pos{}) {
+		dt.s.release(outdated)
+	}
 	if seq > t.size() {
 		dt.evict(seq - t.size())
 	}
@@ -207,6 +228,79 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 		dt.evict(seq)
 	}
 	return nil
+}
+
+// encode returns m's body as the log stores it (see durableStore.encode),
+// before the ring takes m. Once an fsync has failed, every publish would
+// fail after the ring took it, and readers would see messages that are
+// not durable: it refuses them first, with the log's error.
+func (dt *durableTopic) encode(m *Message) (storedBody, error) {
+	if err := dt.s.log.Failed(); err != nil {
+		return storedBody{}, walError("durable publish", err)
+	}
+	return dt.s.encode(m)
+}
+
+// failedSeq is told that the publish of seq failed on I/O after the ring
+// took it: readers may have seen seq, so it must not be handed out again
+// after a restart, as it would be if it were the newest. A recTopicSeq
+// record says so, until a later publish is durable. The record is lost
+// too if the log has failed for good (an fsync error): the failed
+// record, which may be on disk after all, is then the only trace.
+func (dt *durableTopic) failedSeq(seq uint64) {
+	t := dt.t
+	dt.markMu.Lock()
+	defer dt.markMu.Unlock()
+	dt.mu.Lock()
+	newer := dt.mark.seq >= seq
+	dt.mu.Unlock()
+	if newer {
+		return
+	}
+	pos, err := dt.s.log.Append(recTopicSeq, appendTopicSeq(nil, t.name, seq))
+	if err != nil {
+		dt.s.b.log(slog.LevelWarn, "durable: a failed publish's sequence number not logged: it may be handed out again after a restart",
+			"topic", t.name, "seq", seq, "error", err)
+		return
+	}
+	dt.mu.Lock()
+	old := dt.mark.pos
+	dt.mark = topicMark{seq: seq, pos: pos}
+	dt.mu.Unlock()
+	if old != (wal.Pos{}) {
+		dt.s.release(old)
+	}
+}
+
+// copyMark copies the mark forward if its record is below the segment
+// below, under markMu so that no newer mark is written meanwhile. It
+// reports false if the log failed.
+func (dt *durableTopic) copyMark(below uint64) bool {
+	dt.markMu.Lock()
+	defer dt.markMu.Unlock()
+	dt.mu.Lock()
+	mk := dt.mark
+	dt.mu.Unlock()
+	if mk.pos == (wal.Pos{}) || mk.pos.Segment >= below {
+		return true
+	}
+	pos, err := dt.s.log.Append(recTopicSeq, appendTopicSeq(nil, dt.t.name, mk.seq))
+	if err != nil {
+		return false
+	}
+	dt.mu.Lock()
+	live := dt.mark.pos == mk.pos
+	if live {
+		dt.mark.pos = pos
+	}
+	dt.mu.Unlock()
+	if live {
+		dt.s.log.Release(mk.pos)
+	} else { // a publish outdated it meanwhile
+		dt.s.log.Release(pos)
+	}
+	dt.s.copied.Add(1)
+	return true
 }
 
 // groupRefused is told that a group did not take seq, whose record is
@@ -412,6 +506,9 @@ func (dt *durableTopic) copyForward(below uint64) bool {
 		if live {
 			dt.copyAttempts(rid, x.seq)
 		}
+	}
+	if !dt.copyMark(below) {
+		return false
 	}
 	for _, g := range groups {
 		pos, err := dt.s.log.Append(recGroup, appendGroup(nil, g.rid, dt.t.name, g.name, g.start))

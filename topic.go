@@ -188,7 +188,7 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 		}
 		defer t.dur.s.puts.exit()
 		var err error
-		if body, err = t.dur.s.encode(m); err != nil {
+		if body, err = t.dur.encode(m); err != nil {
 			return fmt.Errorf("topic %q: %w", t.name, err)
 		}
 	}
