@@ -316,18 +316,23 @@ func (s *durableStore) recover() error {
 			}
 			marks[topic] = topicMark{seq: seq, pos: p}
 			return nil
-		case recGDeliver, recGDone:
+		case recGDeliver, recGDone, recGNack:
 			release = append(release, p)
-			rid, attempt, group, err := decodeGroupMark(payload)
+			rid, attempt, due, group, err := decodeGroupMark(payload)
 			if err != nil {
 				return s.corrupt(p, err)
 			}
 			if d, ok := msgs[rid]; ok && d.seq != 0 {
 				g := groups.get(d.dest, group)
-				if typ == recGDone {
+				switch typ {
+				case recGDone:
 					g.done[rid] = true
-				} else {
+				case recGNack:
 					g.attempts[rid] = max(g.attempts[rid], attempt)
+					g.dues[rid] = due
+				default: // a delivery ends a back-off
+					g.attempts[rid] = max(g.attempts[rid], attempt)
+					delete(g.dues, rid)
 				}
 			}
 			return nil

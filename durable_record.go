@@ -29,6 +29,8 @@ const (
 	// that failed: readers may have seen it, so it is never handed out
 	// again. Kept until a publish record with a later seq is durable.
 	recTopicSeq byte = 9 // topic, seq
+	// recGNack notes a group's nack: its back-off lasts until due.
+	recGNack byte = 10 // rid, attempt, due, group
 )
 
 // How a body is stored.
@@ -164,21 +166,22 @@ func appendMark(dst []byte, rid uint64, attempt int32, due int64) []byte {
 	return binary.AppendVarint(dst, due)
 }
 
-// appendGroupMark encodes a recGDeliver or recGDone record.
-func appendGroupMark(dst []byte, rid uint64, attempt int32, group string) []byte {
-	return appendString(appendMark(dst, rid, attempt, 0), group)
+// appendGroupMark encodes a recGDeliver or recGDone record, or, with a
+// due time, a recGNack.
+func appendGroupMark(dst []byte, rid uint64, attempt int32, due int64, group string) []byte {
+	return appendString(appendMark(dst, rid, attempt, due), group)
 }
 
-func decodeGroupMark(p []byte) (rid uint64, attempt int32, group string, err error) {
+func decodeGroupMark(p []byte) (rid uint64, attempt int32, due int64, group string, err error) {
 	r := reader{b: p}
 	rid = r.uvarint()
 	attempt = int32(r.uvarint())
-	r.varint()
+	due = r.varint()
 	group = r.string()
 	if r.bad {
-		return 0, 0, "", errRecord
+		return 0, 0, 0, "", errRecord
 	}
-	return rid, attempt, group, nil
+	return rid, attempt, due, group, nil
 }
 
 // appendGroup encodes a recGroup record.

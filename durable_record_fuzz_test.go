@@ -25,7 +25,7 @@ func FuzzDurableRecord(f *testing.F) {
 		f.Add(appendPublish(nil, d, tag, data))
 	}
 	f.Add(appendMark(nil, 1<<63, -1, -1<<62))
-	f.Add(appendGroupMark(nil, 3, 1, "group"))
+	f.Add(appendGroupMark(nil, 3, 1, 1<<40, "group"))
 	f.Add(appendGroup(nil, 4, "topic", "group", 17))
 	f.Add(appendTopicSeq(nil, "topic", 1<<40))
 	f.Add([]byte{})

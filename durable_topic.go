@@ -23,9 +23,11 @@ type durableTopic struct {
 	mu     sync.Mutex
 	recs   map[uint64]*topicRec     // by seq; guarded by mu
 	groups map[string]*durableGroup // by name, recovered or made; guarded by mu
-	// attempts are the deliveries of messages groups hold, for copies
-	// made by compaction; guarded by mu.
+	// attempts are the deliveries of messages groups hold, and dues
+	// the back-offs of those they nacked, for copies made by compaction;
+	// guarded by mu.
 	attempts map[groupSeq]int32
+	dues     map[groupSeq]int64
 	// mark is the newest seq handed out to a publish that failed, while
 	// no later publish is durable; guarded by mu. See failedSeq.
 	mark topicMark
@@ -60,8 +62,15 @@ type durableGroup struct {
 	name    string
 	rid     uint64
 	pos     wal.Pos
-	start   uint64  // the first seq the group got
-	pending []entry // recovered, for the group's queue when it is made
+	start   uint64    // the first seq the group got
+	pending []pending // recovered, for the group's queue when it is made
+}
+
+// pending is a recovered message of a group: ready, or backing off until
+// due (absolute, Unix nanoseconds).
+type pending struct {
+	e   entry
+	due int64
 }
 
 // groupState is what recovery learns of a group.
@@ -71,6 +80,7 @@ type groupState struct {
 	start    uint64
 	done     map[uint64]bool  // topic rids the group ended
 	attempts map[uint64]int32 // topic rids the group delivered
+	dues     map[uint64]int64 // topic rids the group nacked: back-off due, absolute
 }
 
 // groupStates are recovered groups by topic and name.
@@ -84,7 +94,7 @@ func (gs groupStates) get(topic, group string) *groupState {
 	}
 	g := byName[group]
 	if g == nil {
-		g = &groupState{done: map[uint64]bool{}, attempts: map[uint64]int32{}}
+		g = &groupState{done: map[uint64]bool{}, attempts: map[uint64]int32{}, dues: map[uint64]int64{}}
 		byName[group] = g
 	}
 	return g
@@ -101,7 +111,7 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 		return nil, err
 	}
 	s := b.dur
-	dt := &durableTopic{s: s, t: t, recs: map[uint64]*topicRec{}, groups: map[string]*durableGroup{}, attempts: map[groupSeq]int32{}}
+	dt := &durableTopic{s: s, t: t, recs: map[uint64]*topicRec{}, groups: map[string]*durableGroup{}, attempts: map[groupSeq]int32{}, dues: map[groupSeq]int64{}}
 	s.mu.Lock()
 	msgs := s.waiting[name]
 	delete(s.waiting, name)
@@ -140,9 +150,13 @@ func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupStat
 		dg := &durableGroup{dt: dt, name: name, rid: g.rid, pos: g.pos, start: g.start}
 		for _, d := range msgs {
 			if d.seq >= g.start && !g.done[d.rid] {
-				dg.pending = append(dg.pending, entry{m: d.m, attempt: g.attempts[d.rid], seq: d.seq, expires: t.b.fromUnix(d.expires)})
+				e := entry{m: d.m, attempt: g.attempts[d.rid], seq: d.seq, expires: t.b.fromUnix(d.expires)}
+				dg.pending = append(dg.pending, pending{e, g.dues[d.rid]})
 				if a := g.attempts[d.rid]; a > 0 {
 					dt.attempts[groupSeq{name, d.seq}] = a
+				}
+				if due := g.dues[d.rid]; due != 0 {
+					dt.dues[groupSeq{name, d.seq}] = due
 				}
 				dt.ref(d, false)
 			}
@@ -370,16 +384,10 @@ func (dt *durableTopic) joinGroup(g *group, cfg *subscribeConfig) {
 	dt.mu.Lock()
 	dg := dt.groups[g.name]
 	dt.mu.Unlock()
-	g.q.ends.dur = dgHook{dt, g.name}
+	g.q.ends.dur = dgHook{dt, g.name, g.q}
 	if dg != nil {
-		q := g.q
-		for _, e := range dg.pending {
-			q.lock()
-			q.published++
-			q.fed = true
-			q.forcePlace()
-			q.readyLocked(e)
-			q.mu.Unlock()
+		for _, p := range dg.pending {
+			restoreEntry(g.q, p.e, p.due)
 		}
 		dg.pending = nil
 		return
@@ -412,19 +420,23 @@ func (dt *durableTopic) joinGroup(g *group, cfg *subscribeConfig) {
 type dgHook struct {
 	dt    *durableTopic
 	group string
+	q     *Queue // the group's
 }
 
-// observe ends the message in the group on every outcome but a nack.
+// observe ends the message in the group on every outcome but a nack,
+// which it notes with its back-off's due time, as a durable queue does.
 func (h dgHook) observe(e entry, info EndInfo) {
 	if info.Outcome == OutcomeNacked {
+		h.nacked(e, info)
 		return
 	}
 	h.dt.mu.Lock()
 	delete(h.dt.attempts, groupSeq{h.group, e.seq})
+	delete(h.dt.dues, groupSeq{h.group, e.seq})
 	h.dt.mu.Unlock()
 	if rid := h.dt.ridOf(e.seq); rid != 0 {
 		var buf [48]byte
-		h.dt.s.log.AppendNoWait(recGDone, appendGroupMark(buf[:0], rid, 0, h.group))
+		h.dt.s.log.AppendNoWait(recGDone, appendGroupMark(buf[:0], rid, 0, 0, h.group))
 	}
 	h.dt.unref(e.seq)
 }
@@ -432,10 +444,35 @@ func (h dgHook) observe(e entry, info EndInfo) {
 func (h dgHook) delivered(e entry) {
 	h.dt.mu.Lock()
 	h.dt.attempts[groupSeq{h.group, e.seq}] = e.attempt
+	delete(h.dt.dues, groupSeq{h.group, e.seq})
 	h.dt.mu.Unlock()
 	if rid := h.dt.ridOf(e.seq); rid != 0 {
 		var buf [48]byte
-		h.dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(buf[:0], rid, e.attempt, h.group))
+		h.dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(buf[:0], rid, e.attempt, 0, h.group))
+	}
+}
+
+// nacked notes a nack in the group and when its back-off ends; an ack
+// timeout's redelivery has none.
+func (h dgHook) nacked(e entry, info EndInfo) {
+	var due int64
+	if !errors.Is(info.Err, ErrAckTimeout) {
+		if w := backoff(h.q.cfg.redeliveryConfig, info.Attempt); w > 0 {
+			due = unixNow() + int64(w)
+		}
+	}
+	k := groupSeq{h.group, e.seq}
+	h.dt.mu.Lock()
+	h.dt.attempts[k] = max(h.dt.attempts[k], int32(info.Attempt))
+	if due != 0 {
+		h.dt.dues[k] = due
+	} else {
+		delete(h.dt.dues, k)
+	}
+	h.dt.mu.Unlock()
+	if rid := h.dt.ridOf(e.seq); rid != 0 {
+		var buf [48]byte
+		h.dt.s.log.AppendNoWait(recGNack, appendGroupMark(buf[:0], rid, int32(info.Attempt), due, h.group))
 	}
 }
 
@@ -531,16 +568,22 @@ func (dt *durableTopic) copyAttempts(rid, seq uint64) {
 	type note struct {
 		group   string
 		attempt int32
+		due     int64
 	}
 	var notes []note
 	dt.mu.Lock()
 	for name := range dt.groups {
-		if a, ok := dt.attempts[groupSeq{name, seq}]; ok {
-			notes = append(notes, note{name, a})
+		k := groupSeq{name, seq}
+		if a, ok := dt.attempts[k]; ok {
+			notes = append(notes, note{name, a, dt.dues[k]})
 		}
 	}
 	dt.mu.Unlock()
 	for _, n := range notes {
-		dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(nil, rid, n.attempt, n.group))
+		typ := recGDeliver
+		if n.due != 0 {
+			typ = recGNack
+		}
+		dt.s.log.AppendNoWait(typ, appendGroupMark(nil, rid, n.attempt, n.due, n.group))
 	}
 }

@@ -31,36 +31,50 @@ func publishTopic(t *testing.T, tp *Topic, bodies ...string) {
 }
 
 // A group's nacked, acked and unacked messages across a restart: the
-// nacked one and the unacked one come back, the acked one does not.
+// unacked one comes back ready, the nacked one backing off until the same
+// due time, as on a durable queue, and the acked one does not come back.
 func TestDurableTopicGroupNacksAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	b := openTest(t, dir)
-	opts := []TopicOption{Durable()}
-	tp := mustTopic(t, b, "t", opts...)
-	sub := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
-	g := mustSubscribe(t, tp, sub...)
+	tp := mustTopic(t, b, "t", Durable())
+	long := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
+	short := []SubscribeOption{WithGroup("short"), WithBackoff(100*time.Millisecond, 100*time.Millisecond)}
+	g := mustSubscribe(t, tp, long...)
+	gs := mustSubscribe(t, tp, short...)
 	publishTopic(t, tp, "nacked", "acked", "held")
 	subReceive(t, g).Nack()
 	subReceive(t, g).Ack()
 	subReceive(t, g) // held
+	d := subReceive(t, gs)
+	d.Nack()
+	due := time.Now().Add(100 * time.Millisecond)
 	closeTest(t, b)
 
 	b = openTest(t, dir)
-	tp = mustTopic(t, b, "t", opts...)
-	g = mustSubscribe(t, tp, sub...)
-	got := map[string]int{}
-	for range 2 {
-		d := subReceive(t, g)
-		got[bodyText(d)] = d.Attempt
-		d.Ack()
+	tp = mustTopic(t, b, "t", Durable())
+	g = mustSubscribe(t, tp, long...)
+	if st := g.Stats(); st.Delayed != 1 || st.Lag != 1 {
+		t.Fatalf("group Stats after restart = %+v, want 1 delayed (nacked), 1 ready (held)", st)
 	}
-	if len(got) != 2 || got["nacked"] != 2 || got["held"] != 2 {
-		t.Fatalf("group after restart got %v, want nacked and held at attempt 2", got)
+	if d := subReceive(t, g); bodyText(d) != "held" || d.Attempt != 2 {
+		t.Fatalf("group got %v at attempt %d, want held at 2", d.Body, d.Attempt)
+	} else {
+		d.Ack()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if d, err := g.Receive(ctx); err == nil {
-		t.Fatalf("group got %v too", d.Body)
+		t.Fatalf("group got %v too: the nacked message lost its back-off", d.Body)
+	}
+	gs = mustSubscribe(t, tp, short...)
+	for d = subReceive(t, gs); bodyText(d) != "nacked"; d = subReceive(t, gs) {
+		d.Ack() // acked and held, which it had not received
+	}
+	if bodyText(d) != "nacked" || d.Attempt != 2 {
+		t.Fatalf("short group got %v at attempt %d, want nacked at 2", d.Body, d.Attempt)
+	}
+	if now := time.Now(); now.Before(due) {
+		t.Fatalf("short group got it %v before its back-off ended", due.Sub(now))
 	}
 }
 
@@ -411,4 +425,34 @@ func TestDurableTopicFailedSeqThroughCompaction(t *testing.T) {
 		t.Fatalf("m3 got seq %d, want 3: the failed publish's 2 is not handed out again", d.Seq)
 	}
 	s.Close()
+}
+
+// A group's back-off survives compaction copying its message forward: the
+// copy carries the nack's due time, not only the attempt.
+func TestDurableTopicGroupBackoffThroughCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := []Option{WithSync(SyncNever()), withSegmentSize(4096)}
+	b := openTest(t, dir, opts...)
+	tp := mustTopic(t, b, "t", Durable(), WithCapacity(1))
+	sub := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
+	g := mustSubscribe(t, tp, sub...)
+	publishTopic(t, tp, "nacked")
+	subReceive(t, g).Nack()
+	flow := mustQueue(t, b, "flow", Durable())
+	body := strings.Repeat("x", 200)
+	for range 1000 {
+		mustPublish(t, flow, NewMessage(body))
+		receive(t, flow).Ack()
+	}
+	if st := b.DurableStats(); st.Copied == 0 {
+		t.Fatalf("DurableStats = %+v: nothing was copied forward", st)
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir, opts...)
+	tp = mustTopic(t, b, "t", Durable(), WithCapacity(1))
+	g = mustSubscribe(t, tp, sub...)
+	if st := g.Stats(); st.Delayed != 1 || st.Lag != 0 {
+		t.Fatalf("group Stats after restart = %+v, want the nacked message backing off", st)
+	}
 }
