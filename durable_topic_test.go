@@ -198,11 +198,30 @@ func subTexts(t *testing.T, s *Subscription) []string {
 	}
 }
 
-// A topic publish that Close overtakes while its record is being
-// written either succeeds, and then the message is there after a
-// restart, in the ring and in the group, or fails and is not. Close
-// waits for it as it does for a durable queue's publishes.
+// A topic publish that Close (or a Shutdown whose ctx has ended)
+// overtakes while its record is being written either succeeds, and then
+// the message is there after a restart, in the ring and in the group, or
+// fails and is not. Close waits for it as it does for a durable queue's
+// publishes.
 func TestDurableTopicCloseDuringPublish(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, stop := range map[string]func(*Broker) error{
+		"Close": (*Broker).Close,
+		"Shutdown": func(b *Broker) error {
+			// nil too: Shutdown does not count a publish that began
+			// before it, and may find nothing to drain.
+			if err := b.Shutdown(ended); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("Shutdown = %v, want nil or context.Canceled", err)
+			}
+			return nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testCloseDuringTopicPublish(t, stop) })
+	}
+}
+
+func testCloseDuringTopicPublish(t *testing.T, stop func(*Broker) error) {
 	dir := t.TempDir()
 	fs := walfs.NewFaulty(walfs.OS())
 	b := openTest(t, dir, withFS(fs))
@@ -220,8 +239,8 @@ func TestDurableTopicCloseDuringPublish(t *testing.T) {
 	go func() { published <- tp.Publish(context.Background(), NewMessage("x")) }()
 	<-writing // the ring has it; its record is being written
 	closed := make(chan error, 1)
-	go func() { closed <- b.Close() }()
-	for { // Close has closed the topic and its group
+	go func() { closed <- stop(b) }()
+	for { // the broker has closed the topic and its group
 		q := g.group.q
 		q.lock()
 		done := q.closed
@@ -234,7 +253,7 @@ func TestDurableTopicCloseDuringPublish(t *testing.T) {
 	close(release)
 	err := <-published
 	if cerr := <-closed; cerr != nil {
-		t.Fatalf("Close: %v", cerr)
+		t.Fatalf("closing: %v", cerr)
 	}
 
 	b = openTest(t, dir)
