@@ -73,11 +73,13 @@ func Open(dir string, opts ...Option) (*Broker, error) {
 // On a topic, Durable keeps the messages the ring retains, with their
 // sequence numbers (FromSequence and FromEarliest work across restarts;
 // new publishes continue the sequence), and each subscription group's
-// unended messages, with their attempts: a member that joins the group
-// after a restart gets them. Plain subscriptions are not kept: they are
-// made again by the code that reads. A topic publish is visible to
-// subscriptions as soon as the ring has it; Publish returns once it is
-// durable too.
+// unended messages, with their attempts and back-offs: a member that
+// joins the group after a restart gets them. Plain subscriptions are not
+// kept: they are made again by the code that reads. A topic publish is
+// visible to subscriptions as soon as the ring has it; Publish returns
+// once it is durable too. One that fails on I/O after the ring took it
+// keeps its sequence number: no other message gets it, after a restart
+// either.
 func Durable() QueueTopicOption { return durableOption{} }
 
 type durableOption struct{}
