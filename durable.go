@@ -34,9 +34,11 @@ import (
 // bytes in dir.
 //
 // Close on an Opened broker also waits for the publishes to durable
-// queues in flight (which fail with ErrClosed, and whose records it
-// settles, so that they do not come back), writes and fsyncs what the log
-// holds and releases dir; it returns the error of that last fsync, if any.
+// queues and topics in flight: a queue's fails with ErrClosed, and its
+// record is settled, so that it does not come back; a topic's whose
+// record was written succeeds, and its groups get it after a restart.
+// Close then writes and fsyncs what the log holds and releases dir; it
+// returns the error of that last fsync, if any.
 func Open(dir string, opts ...Option) (*Broker, error) {
 	if dir == "" {
 		return nil, invalidf("Open: empty directory name")
@@ -71,11 +73,13 @@ func Open(dir string, opts ...Option) (*Broker, error) {
 // On a topic, Durable keeps the messages the ring retains, with their
 // sequence numbers (FromSequence and FromEarliest work across restarts;
 // new publishes continue the sequence), and each subscription group's
-// unended messages, with their attempts: a member that joins the group
-// after a restart gets them. Plain subscriptions are not kept: they are
-// made again by the code that reads. A topic publish is visible to
-// subscriptions as soon as the ring has it; Publish returns once it is
-// durable too.
+// unended messages, with their attempts and back-offs: a member that
+// joins the group after a restart gets them. Plain subscriptions are not
+// kept: they are made again by the code that reads. A topic publish is
+// visible to subscriptions as soon as the ring has it; Publish returns
+// once it is durable too. One that fails on I/O after the ring took it
+// keeps its sequence number: no other message gets it, after a restart
+// either.
 func Durable() QueueTopicOption { return durableOption{} }
 
 type durableOption struct{}
@@ -210,6 +214,7 @@ type durableStore struct {
 	mu      sync.Mutex
 	waiting map[string][]*durableMsg // recovered, by destination, rid order; guarded by mu
 	groups  groupStates              // recovered groups of topics not declared yet; guarded by mu
+	marks   map[string]topicMark     // recovered recTopicSeq of topics not declared yet; guarded by mu
 	queues  map[string]*durableQueue // guarded by mu
 	topics  map[string]*durableTopic // guarded by mu
 }
@@ -266,6 +271,7 @@ func (s *durableStore) recover() error {
 	pos := map[uint64]wal.Pos{}
 	ended := map[uint64]bool{}
 	groups := groupStates{}
+	marks := map[string]topicMark{}
 	var release []wal.Pos
 	var maxRid uint64
 	err := s.log.Replay(func(p wal.Pos, typ byte, payload []byte) error {
@@ -298,18 +304,37 @@ func (s *durableStore) recover() error {
 			}
 			g.rid, g.pos, g.start = rid, p, start
 			return nil
-		case recGDeliver, recGDone:
+		case recTopicSeq:
+			topic, seq, err := decodeTopicSeq(payload)
+			if err != nil {
+				return s.corrupt(p, err)
+			}
+			if old, ok := marks[topic]; ok {
+				if old.seq >= seq {
+					release = append(release, p)
+					return nil
+				}
+				release = append(release, old.pos)
+			}
+			marks[topic] = topicMark{seq: seq, pos: p}
+			return nil
+		case recGDeliver, recGDone, recGNack:
 			release = append(release, p)
-			rid, attempt, group, err := decodeGroupMark(payload)
+			rid, attempt, due, group, err := decodeGroupMark(payload)
 			if err != nil {
 				return s.corrupt(p, err)
 			}
 			if d, ok := msgs[rid]; ok && d.seq != 0 {
 				g := groups.get(d.dest, group)
-				if typ == recGDone {
+				switch typ {
+				case recGDone:
 					g.done[rid] = true
-				} else {
+				case recGNack:
 					g.attempts[rid] = max(g.attempts[rid], attempt)
+					g.dues[rid] = due
+				default: // a delivery ends a back-off
+					g.attempts[rid] = max(g.attempts[rid], attempt)
+					delete(g.dues, rid)
 				}
 			}
 			return nil
@@ -343,12 +368,19 @@ func (s *durableStore) recover() error {
 		}
 		return walError("recover "+s.dir, err)
 	}
+	for _, d := range msgs { // a later publish record outdates a mark
+		if mk, ok := marks[d.dest]; ok && d.seq >= mk.seq {
+			release = append(release, mk.pos)
+			delete(marks, d.dest)
+		}
+	}
 	for _, p := range release {
 		if err := s.log.Release(p); err != nil {
 			return walError("recover "+s.dir, err)
 		}
 	}
 	s.rids.Store(maxRid)
+	s.marks = marks
 	for rid, d := range msgs {
 		d.pos = pos[rid]
 		s.waiting[d.dest] = append(s.waiting[d.dest], d)

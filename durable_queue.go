@@ -75,22 +75,29 @@ func (dq *durableQueue) restore(d *durableMsg) {
 	dq.linkLocked(d.m, rec)
 	dq.mu.Unlock()
 	e := entry{m: d.m, attempt: d.attempt, expires: q.b.fromUnix(d.expires)}
-	wait := time.Duration(d.due - unixNow())
+	restoreEntry(q, e, d.due)
+}
+
+// restoreEntry puts the recovered e into q (a durable queue, or a
+// durable topic's group): ready, waiting out its Delay (at attempt 0) or
+// its back-off until due (absolute, Unix nanoseconds; 0: none).
+func restoreEntry(q *Queue, e entry, due int64) {
+	wait := time.Duration(due - unixNow())
 	q.lock()
 	q.published++
 	q.fed = true
 	if q.dedup != nil { // its window counts from its Time, as before the restart
-		q.dedup.add(d.m.ID, q.b.clockAt(d.m.Time.UnixNano()))
+		q.dedup.add(e.m.ID, q.b.clockAt(e.m.Time.UnixNano()))
 	}
 	switch {
-	case d.due != 0 && wait > 0 && d.attempt == 0: // a Delay
+	case due != 0 && wait > 0 && e.attempt == 0: // a Delay
 		q.scheduled++
 		q.forcePlace()
 		q.mu.Unlock()
 		if !q.b.sched.At(q.dueOrExpiry(wait, e.expires), timed{q: q, e: e, kind: timedDelay}) {
 			q.delayDue(context.Background(), e)
 		}
-	case d.due != 0 && wait > 0: // a back-off
+	case due != 0 && wait > 0: // a back-off
 		q.delayed++
 		q.mu.Unlock()
 		if !q.b.sched.At(q.dueOrExpiry(wait, e.expires), timed{q: q, e: e, kind: timedRetry}) {

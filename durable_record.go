@@ -25,6 +25,12 @@ const (
 	recGDeliver byte = 5 // rid, attempt, group: handed to a member of the group
 	recGDone    byte = 7 // rid, 0, group: ended in the group
 	recGroup    byte = 8 // rid (the group's own), topic, group, first seq
+	// recTopicSeq notes a sequence number a topic handed out to a publish
+	// that failed: readers may have seen it, so it is never handed out
+	// again. Kept until a publish record with a later seq is durable.
+	recTopicSeq byte = 9 // topic, seq
+	// recGNack notes a group's nack: its back-off lasts until due.
+	recGNack byte = 10 // rid, attempt, due, group
 )
 
 // How a body is stored.
@@ -160,21 +166,22 @@ func appendMark(dst []byte, rid uint64, attempt int32, due int64) []byte {
 	return binary.AppendVarint(dst, due)
 }
 
-// appendGroupMark encodes a recGDeliver or recGDone record.
-func appendGroupMark(dst []byte, rid uint64, attempt int32, group string) []byte {
-	return appendString(appendMark(dst, rid, attempt, 0), group)
+// appendGroupMark encodes a recGDeliver or recGDone record, or, with a
+// due time, a recGNack.
+func appendGroupMark(dst []byte, rid uint64, attempt int32, due int64, group string) []byte {
+	return appendString(appendMark(dst, rid, attempt, due), group)
 }
 
-func decodeGroupMark(p []byte) (rid uint64, attempt int32, group string, err error) {
+func decodeGroupMark(p []byte) (rid uint64, attempt int32, due int64, group string, err error) {
 	r := reader{b: p}
 	rid = r.uvarint()
 	attempt = int32(r.uvarint())
-	r.varint()
+	due = r.varint()
 	group = r.string()
 	if r.bad {
-		return 0, 0, "", errRecord
+		return 0, 0, 0, "", errRecord
 	}
-	return rid, attempt, group, nil
+	return rid, attempt, due, group, nil
 }
 
 // appendGroup encodes a recGroup record.
@@ -195,6 +202,21 @@ func decodeGroup(p []byte) (rid uint64, topic, group string, start uint64, err e
 		return 0, "", "", 0, errRecord
 	}
 	return rid, topic, group, start, nil
+}
+
+// appendTopicSeq encodes a recTopicSeq record.
+func appendTopicSeq(dst []byte, topic string, seq uint64) []byte {
+	return binary.AppendUvarint(appendString(dst, topic), seq)
+}
+
+func decodeTopicSeq(p []byte) (topic string, seq uint64, err error) {
+	r := reader{b: p}
+	topic = r.string()
+	seq = r.uvarint()
+	if r.bad {
+		return "", 0, errRecord
+	}
+	return topic, seq, nil
 }
 
 func decodeMark(p []byte) (rid uint64, attempt int32, due int64, err error) {

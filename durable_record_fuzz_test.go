@@ -25,8 +25,9 @@ func FuzzDurableRecord(f *testing.F) {
 		f.Add(appendPublish(nil, d, tag, data))
 	}
 	f.Add(appendMark(nil, 1<<63, -1, -1<<62))
-	f.Add(appendGroupMark(nil, 3, 1, "group"))
+	f.Add(appendGroupMark(nil, 3, 1, 1<<40, "group"))
 	f.Add(appendGroup(nil, 4, "topic", "group", 17))
+	f.Add(appendTopicSeq(nil, "topic", 1<<40))
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -51,5 +52,6 @@ func FuzzDurableRecord(f *testing.F) {
 		decodeMark(p)
 		decodeGroup(p)
 		decodeGroupMark(p)
+		decodeTopicSeq(p)
 	})
 }

@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"errors"
 	"log/slog"
 	"math"
 	"slices"
@@ -17,12 +18,25 @@ type durableTopic struct {
 	s *durableStore
 	t *Topic
 
+	markMu sync.Mutex // one recTopicSeq write at a time, so the last is the newest
+
 	mu     sync.Mutex
 	recs   map[uint64]*topicRec     // by seq; guarded by mu
 	groups map[string]*durableGroup // by name, recovered or made; guarded by mu
-	// attempts are the deliveries of messages groups hold, for copies
-	// made by compaction; guarded by mu.
+	// attempts are the deliveries of messages groups hold, and dues
+	// the back-offs of those they nacked, for copies made by compaction;
+	// guarded by mu.
 	attempts map[groupSeq]int32
+	dues     map[groupSeq]int64
+	// mark is the newest seq handed out to a publish that failed, while
+	// no later publish is durable; guarded by mu. See failedSeq.
+	mark topicMark
+}
+
+// topicMark is a recTopicSeq record: a seq that is not handed out again.
+type topicMark struct {
+	seq uint64
+	pos wal.Pos // zero: none
 }
 
 type groupSeq struct {
@@ -48,8 +62,15 @@ type durableGroup struct {
 	name    string
 	rid     uint64
 	pos     wal.Pos
-	start   uint64  // the first seq the group got
-	pending []entry // recovered, for the group's queue when it is made
+	start   uint64    // the first seq the group got
+	pending []pending // recovered, for the group's queue when it is made
+}
+
+// pending is a recovered message of a group: ready, or backing off until
+// due (absolute, Unix nanoseconds).
+type pending struct {
+	e   entry
+	due int64
 }
 
 // groupState is what recovery learns of a group.
@@ -59,6 +80,7 @@ type groupState struct {
 	start    uint64
 	done     map[uint64]bool  // topic rids the group ended
 	attempts map[uint64]int32 // topic rids the group delivered
+	dues     map[uint64]int64 // topic rids the group nacked: back-off due, absolute
 }
 
 // groupStates are recovered groups by topic and name.
@@ -72,7 +94,7 @@ func (gs groupStates) get(topic, group string) *groupState {
 	}
 	g := byName[group]
 	if g == nil {
-		g = &groupState{done: map[uint64]bool{}, attempts: map[uint64]int32{}}
+		g = &groupState{done: map[uint64]bool{}, attempts: map[uint64]int32{}, dues: map[uint64]int64{}}
 		byName[group] = g
 	}
 	return g
@@ -89,12 +111,14 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 		return nil, err
 	}
 	s := b.dur
-	dt := &durableTopic{s: s, t: t, recs: map[uint64]*topicRec{}, groups: map[string]*durableGroup{}, attempts: map[groupSeq]int32{}}
+	dt := &durableTopic{s: s, t: t, recs: map[uint64]*topicRec{}, groups: map[string]*durableGroup{}, attempts: map[groupSeq]int32{}, dues: map[groupSeq]int64{}}
 	s.mu.Lock()
 	msgs := s.waiting[name]
 	delete(s.waiting, name)
 	states := s.groups[name]
 	delete(s.groups, name)
+	dt.mark = s.marks[name]
+	delete(s.marks, name)
 	s.mu.Unlock()
 	dt.mu.Lock()
 	dt.restore(msgs, states)
@@ -111,9 +135,9 @@ func (b *Broker) makeTopic(name string, cfg topicConfig) (*Topic, error) {
 func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupState) {
 	t := dt.t
 	slices.SortFunc(msgs, func(a, b *durableMsg) int { return compareU64(a.seq, b.seq) })
-	tail := uint64(1)
+	tail := dt.mark.seq + 1 // a failed publish's seq is not handed out again
 	if n := len(msgs); n > 0 {
-		tail = msgs[n-1].seq + 1
+		tail = max(tail, msgs[n-1].seq+1)
 	}
 	ringFrom := uint64(1)
 	if tail > t.size() {
@@ -126,9 +150,13 @@ func (dt *durableTopic) restore(msgs []*durableMsg, states map[string]*groupStat
 		dg := &durableGroup{dt: dt, name: name, rid: g.rid, pos: g.pos, start: g.start}
 		for _, d := range msgs {
 			if d.seq >= g.start && !g.done[d.rid] {
-				dg.pending = append(dg.pending, entry{m: d.m, attempt: g.attempts[d.rid], seq: d.seq, expires: t.b.fromUnix(d.expires)})
+				e := entry{m: d.m, attempt: g.attempts[d.rid], seq: d.seq, expires: t.b.fromUnix(d.expires)}
+				dg.pending = append(dg.pending, pending{e, g.dues[d.rid]})
 				if a := g.attempts[d.rid]; a > 0 {
 					dt.attempts[groupSeq{name, d.seq}] = a
+				}
+				if due := g.dues[d.rid]; due != 0 {
+					dt.dues[groupSeq{name, d.seq}] = due
 				}
 				dt.ref(d, false)
 			}
@@ -190,6 +218,7 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 	}
 	pos, err := dt.s.writeMsg(r.msg(t.name, seq), body)
 	if err != nil {
+		dt.failedSeq(seq)
 		return err // the groups do not get it
 	}
 	r.pos = pos
@@ -198,7 +227,14 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 		r.refs += old.refs
 	}
 	dt.recs[seq] = r
+	var outdated wal.Pos
+	if dt.mark.pos != (wal.Pos{}) && seq > dt.mark.seq {
+		outdated, dt.mark = dt.mark.pos, topicMark{}
+	}
 	dt.mu.Unlock()
+	if outdated != (wal.Pos{}) {
+		dt.s.release(outdated)
+	}
 	if seq > t.size() {
 		dt.evict(seq - t.size())
 	}
@@ -206,6 +242,94 @@ func (dt *durableTopic) logPublish(m *Message, body storedBody, seq uint64, grou
 		dt.evict(seq)
 	}
 	return nil
+}
+
+// encode returns m's body as the log stores it (see durableStore.encode),
+// before the ring takes m. Once an fsync has failed, every publish would
+// fail after the ring took it, and readers would see messages that are
+// not durable: it refuses them first, with the log's error.
+func (dt *durableTopic) encode(m *Message) (storedBody, error) {
+	if err := dt.s.log.Failed(); err != nil {
+		return storedBody{}, walError("durable publish", err)
+	}
+	return dt.s.encode(m)
+}
+
+// failedSeq is told that the publish of seq failed on I/O after the ring
+// took it: readers may have seen seq, so it must not be handed out again
+// after a restart, as it would be if it were the newest. A recTopicSeq
+// record says so, until a later publish is durable. The record is lost
+// too if the log has failed for good (an fsync error): the failed
+// record, which may be on disk after all, is then the only trace.
+func (dt *durableTopic) failedSeq(seq uint64) {
+	t := dt.t
+	dt.markMu.Lock()
+	defer dt.markMu.Unlock()
+	dt.mu.Lock()
+	newer := dt.mark.seq >= seq
+	dt.mu.Unlock()
+	if newer {
+		return
+	}
+	pos, err := dt.s.log.Append(recTopicSeq, appendTopicSeq(nil, t.name, seq))
+	if err != nil {
+		dt.s.b.log(slog.LevelWarn, "durable: a failed publish's sequence number not logged: it may be handed out again after a restart",
+			"topic", t.name, "seq", seq, "error", err)
+		return
+	}
+	dt.mu.Lock()
+	old := dt.mark.pos
+	dt.mark = topicMark{seq: seq, pos: pos}
+	dt.mu.Unlock()
+	if old != (wal.Pos{}) {
+		dt.s.release(old)
+	}
+}
+
+// copyMark copies the mark forward if its record is below the segment
+// below, under markMu so that no newer mark is written meanwhile. It
+// reports false if the log failed.
+func (dt *durableTopic) copyMark(below uint64) bool {
+	dt.markMu.Lock()
+	defer dt.markMu.Unlock()
+	dt.mu.Lock()
+	mk := dt.mark
+	dt.mu.Unlock()
+	if mk.pos == (wal.Pos{}) || mk.pos.Segment >= below {
+		return true
+	}
+	pos, err := dt.s.log.Append(recTopicSeq, appendTopicSeq(nil, dt.t.name, mk.seq))
+	if err != nil {
+		return false
+	}
+	dt.mu.Lock()
+	live := dt.mark.pos == mk.pos
+	if live {
+		dt.mark.pos = pos
+	}
+	dt.mu.Unlock()
+	if live {
+		dt.s.log.Release(mk.pos)
+	} else { // a publish outdated it meanwhile
+		dt.s.log.Release(pos)
+	}
+	dt.s.copied.Add(1)
+	return true
+}
+
+// groupRefused is told that a group did not take seq, whose record is
+// durable, and returns the error its Publish reports. A group refuses
+// only because the broker is closing (its queue closed under the
+// publish): the group then keeps its hold on the record, which recovery
+// gives back to it, so the publish has succeeded, as it would have a
+// moment earlier. Close waits for the publish (see putGate), so the
+// record cannot be left half done. Any other refusal lets go of the hold.
+func (dt *durableTopic) groupRefused(seq uint64, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	dt.unref(seq)
+	return err
 }
 
 // evict lets go of the ring's hold on seq.
@@ -260,16 +384,10 @@ func (dt *durableTopic) joinGroup(g *group, cfg *subscribeConfig) {
 	dt.mu.Lock()
 	dg := dt.groups[g.name]
 	dt.mu.Unlock()
-	g.q.ends.dur = dgHook{dt, g.name}
+	g.q.ends.dur = dgHook{dt, g.name, g.q}
 	if dg != nil {
-		q := g.q
-		for _, e := range dg.pending {
-			q.lock()
-			q.published++
-			q.fed = true
-			q.forcePlace()
-			q.readyLocked(e)
-			q.mu.Unlock()
+		for _, p := range dg.pending {
+			restoreEntry(g.q, p.e, p.due)
 		}
 		dg.pending = nil
 		return
@@ -302,19 +420,23 @@ func (dt *durableTopic) joinGroup(g *group, cfg *subscribeConfig) {
 type dgHook struct {
 	dt    *durableTopic
 	group string
+	q     *Queue // the group's
 }
 
-// observe ends the message in the group on every outcome but a nack.
+// observe ends the message in the group on every outcome but a nack,
+// which it notes with its back-off's due time, as a durable queue does.
 func (h dgHook) observe(e entry, info EndInfo) {
 	if info.Outcome == OutcomeNacked {
+		h.nacked(e, info)
 		return
 	}
 	h.dt.mu.Lock()
 	delete(h.dt.attempts, groupSeq{h.group, e.seq})
+	delete(h.dt.dues, groupSeq{h.group, e.seq})
 	h.dt.mu.Unlock()
 	if rid := h.dt.ridOf(e.seq); rid != 0 {
 		var buf [48]byte
-		h.dt.s.log.AppendNoWait(recGDone, appendGroupMark(buf[:0], rid, 0, h.group))
+		h.dt.s.log.AppendNoWait(recGDone, appendGroupMark(buf[:0], rid, 0, 0, h.group))
 	}
 	h.dt.unref(e.seq)
 }
@@ -322,10 +444,35 @@ func (h dgHook) observe(e entry, info EndInfo) {
 func (h dgHook) delivered(e entry) {
 	h.dt.mu.Lock()
 	h.dt.attempts[groupSeq{h.group, e.seq}] = e.attempt
+	delete(h.dt.dues, groupSeq{h.group, e.seq})
 	h.dt.mu.Unlock()
 	if rid := h.dt.ridOf(e.seq); rid != 0 {
 		var buf [48]byte
-		h.dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(buf[:0], rid, e.attempt, h.group))
+		h.dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(buf[:0], rid, e.attempt, 0, h.group))
+	}
+}
+
+// nacked notes a nack in the group and when its back-off ends; an ack
+// timeout's redelivery has none.
+func (h dgHook) nacked(e entry, info EndInfo) {
+	var due int64
+	if !errors.Is(info.Err, ErrAckTimeout) {
+		if w := backoff(h.q.cfg.redeliveryConfig, info.Attempt); w > 0 {
+			due = unixNow() + int64(w)
+		}
+	}
+	k := groupSeq{h.group, e.seq}
+	h.dt.mu.Lock()
+	h.dt.attempts[k] = max(h.dt.attempts[k], int32(info.Attempt))
+	if due != 0 {
+		h.dt.dues[k] = due
+	} else {
+		delete(h.dt.dues, k)
+	}
+	h.dt.mu.Unlock()
+	if rid := h.dt.ridOf(e.seq); rid != 0 {
+		var buf [48]byte
+		h.dt.s.log.AppendNoWait(recGNack, appendGroupMark(buf[:0], rid, int32(info.Attempt), due, h.group))
 	}
 }
 
@@ -397,6 +544,9 @@ func (dt *durableTopic) copyForward(below uint64) bool {
 			dt.copyAttempts(rid, x.seq)
 		}
 	}
+	if !dt.copyMark(below) {
+		return false
+	}
 	for _, g := range groups {
 		pos, err := dt.s.log.Append(recGroup, appendGroup(nil, g.rid, dt.t.name, g.name, g.start))
 		if err != nil {
@@ -418,16 +568,22 @@ func (dt *durableTopic) copyAttempts(rid, seq uint64) {
 	type note struct {
 		group   string
 		attempt int32
+		due     int64
 	}
 	var notes []note
 	dt.mu.Lock()
 	for name := range dt.groups {
-		if a, ok := dt.attempts[groupSeq{name, seq}]; ok {
-			notes = append(notes, note{name, a})
+		k := groupSeq{name, seq}
+		if a, ok := dt.attempts[k]; ok {
+			notes = append(notes, note{name, a, dt.dues[k]})
 		}
 	}
 	dt.mu.Unlock()
 	for _, n := range notes {
-		dt.s.log.AppendNoWait(recGDeliver, appendGroupMark(nil, rid, n.attempt, n.group))
+		typ := recGDeliver
+		if n.due != 0 {
+			typ = recGNack
+		}
+		dt.s.log.AppendNoWait(typ, appendGroupMark(nil, rid, n.attempt, n.due, n.group))
 	}
 }

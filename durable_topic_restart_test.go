@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,36 +31,50 @@ func publishTopic(t *testing.T, tp *Topic, bodies ...string) {
 }
 
 // A group's nacked, acked and unacked messages across a restart: the
-// nacked one and the unacked one come back, the acked one does not.
+// unacked one comes back ready, the nacked one backing off until the same
+// due time, as on a durable queue, and the acked one does not come back.
 func TestDurableTopicGroupNacksAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	b := openTest(t, dir)
-	opts := []TopicOption{Durable()}
-	tp := mustTopic(t, b, "t", opts...)
-	sub := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
-	g := mustSubscribe(t, tp, sub...)
+	tp := mustTopic(t, b, "t", Durable())
+	long := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
+	short := []SubscribeOption{WithGroup("short"), WithBackoff(100*time.Millisecond, 100*time.Millisecond)}
+	g := mustSubscribe(t, tp, long...)
+	gs := mustSubscribe(t, tp, short...)
 	publishTopic(t, tp, "nacked", "acked", "held")
 	subReceive(t, g).Nack()
 	subReceive(t, g).Ack()
 	subReceive(t, g) // held
+	d := subReceive(t, gs)
+	d.Nack()
+	due := time.Now().Add(100 * time.Millisecond)
 	closeTest(t, b)
 
 	b = openTest(t, dir)
-	tp = mustTopic(t, b, "t", opts...)
-	g = mustSubscribe(t, tp, sub...)
-	got := map[string]int{}
-	for range 2 {
-		d := subReceive(t, g)
-		got[bodyText(d)] = d.Attempt
-		d.Ack()
+	tp = mustTopic(t, b, "t", Durable())
+	g = mustSubscribe(t, tp, long...)
+	if st := g.Stats(); st.Delayed != 1 || st.Lag != 1 {
+		t.Fatalf("group Stats after restart = %+v, want 1 delayed (nacked), 1 ready (held)", st)
 	}
-	if len(got) != 2 || got["nacked"] != 2 || got["held"] != 2 {
-		t.Fatalf("group after restart got %v, want nacked and held at attempt 2", got)
+	if d := subReceive(t, g); bodyText(d) != "held" || d.Attempt != 2 {
+		t.Fatalf("group got %v at attempt %d, want held at 2", d.Body, d.Attempt)
+	} else {
+		d.Ack()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if d, err := g.Receive(ctx); err == nil {
-		t.Fatalf("group got %v too", d.Body)
+		t.Fatalf("group got %v too: the nacked message lost its back-off", d.Body)
+	}
+	gs = mustSubscribe(t, tp, short...)
+	for d = subReceive(t, gs); bodyText(d) != "nacked"; d = subReceive(t, gs) {
+		d.Ack() // acked and held, which it had not received
+	}
+	if bodyText(d) != "nacked" || d.Attempt != 2 {
+		t.Fatalf("short group got %v at attempt %d, want nacked at 2", d.Body, d.Attempt)
+	}
+	if now := time.Now(); now.Before(due) {
+		t.Fatalf("short group got it %v before its back-off ended", due.Sub(now))
 	}
 }
 
@@ -278,4 +293,166 @@ func TestDurableTopicAgeFromPublish(t *testing.T) {
 		t.Fatalf("got %v", d.Body)
 	}
 	s.Close()
+}
+
+// A publish that fails on I/O after the ring took it has been seen by
+// readers with its sequence number; that number is never handed out
+// again, even when the failed publish was the newest when the broker
+// closed: a reader that noted it and resumes after it misses nothing.
+func TestDurableTopicFailedSeqNotReused(t *testing.T) {
+	for _, op := range []walfs.Op{walfs.OpWrite, walfs.OpSync} {
+		t.Run(fmt.Sprint(op), func(t *testing.T) {
+			dir := t.TempDir()
+			fs := walfs.NewFaulty(walfs.OS())
+			b := openTest(t, dir, withFS(fs))
+			tp := mustTopic(t, b, "t", Durable())
+			s := mustSubscribe(t, tp)
+			publishTopic(t, tp, "m1")
+			boom := errors.New("disk on fire")
+			var failed atomic.Bool // one call fails: the log goes on after a write error
+			fs.Inject(func(c walfs.Call) walfs.Fault {
+				if c.Op == op && !failed.Swap(true) {
+					return walfs.Fault{Err: boom}
+				}
+				return walfs.Fault{}
+			})
+			if err := tp.Publish(context.Background(), NewMessage("m2")); !errors.Is(err, boom) {
+				t.Fatalf("Publish = %v, want %v", err, boom)
+			}
+			receiveWithin(t, s)
+			seen := receiveWithin(t, s).Seq // the failed publish, as a reader saw it
+			s.Close()
+			fs.Inject(nil)
+			b.Close() // after a failed fsync it reports the failure
+
+			b = openTest(t, dir)
+			tp = mustTopic(t, b, "t", Durable())
+			publishTopic(t, tp, "m3")
+			s = mustSubscribe(t, tp, FromEarliest())
+			d := receiveWithin(t, s)
+			for bodyText(d) != "m3" {
+				d = receiveWithin(t, s)
+			}
+			if d.Seq <= seen {
+				t.Fatalf("after the restart m3 got seq %d: seq %d, seen before the restart, was handed out again", d.Seq, seen)
+			}
+			s.Close()
+			// m3 outdated the note of the failed seq: the sequence goes on
+			// from m3 after another restart.
+			closeTest(t, b)
+			b = openTest(t, dir)
+			tp = mustTopic(t, b, "t", Durable())
+			s = mustSubscribe(t, tp)
+			publishTopic(t, tp, "m4")
+			if d4 := receiveWithin(t, s); d4.Seq != d.Seq+1 {
+				t.Fatalf("m4 got seq %d, want %d", d4.Seq, d.Seq+1)
+			}
+			s.Close()
+		})
+	}
+}
+
+// Once an fsync has failed, a topic publish fails before the ring takes
+// it: no reader sees a message that the log could not keep.
+func TestDurableTopicRefusedAfterFailedSync(t *testing.T) {
+	fs := walfs.NewFaulty(walfs.OS())
+	b := openTest(t, t.TempDir(), withFS(fs))
+	tp := mustTopic(t, b, "t", Durable())
+	s := mustSubscribe(t, tp)
+	boom := errors.New("disk on fire")
+	fs.Inject(func(c walfs.Call) walfs.Fault {
+		if c.Op == walfs.OpSync {
+			return walfs.Fault{Err: boom}
+		}
+		return walfs.Fault{}
+	})
+	if err := tp.Publish(context.Background(), NewMessage("failed")); !errors.Is(err, boom) {
+		t.Fatalf("Publish = %v, want %v", err, boom)
+	}
+	fs.Inject(nil)
+	if err := tp.Publish(context.Background(), NewMessage("refused")); !errors.Is(err, boom) {
+		t.Fatalf("Publish after the failed fsync = %v, want %v", err, boom)
+	}
+	receiveWithin(t, s) // the failed one, which the ring had taken
+	if st := tp.Stats(); st.Published != 1 {
+		t.Fatalf("Stats().Published = %d, want 1: the ring took a publish after the log failed", st.Published)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if d, err := s.Receive(ctx); err == nil {
+		t.Fatalf("a reader got %v, published after the log failed", d.Body)
+	}
+	s.Close()
+	b.Close()
+}
+
+// The note of a failed publish's seq is copied forward by compaction like
+// the topic's messages: it does not pin its segment, and it still keeps
+// the seq from being handed out again after a restart.
+func TestDurableTopicFailedSeqThroughCompaction(t *testing.T) {
+	dir := t.TempDir()
+	fs := walfs.NewFaulty(walfs.OS())
+	opts := []Option{WithSync(SyncNever()), withSegmentSize(4096)}
+	b := openTest(t, dir, append(opts, withFS(fs))...)
+	tp := mustTopic(t, b, "t", Durable())
+	publishTopic(t, tp, "m1")
+	var failed atomic.Bool
+	fs.Inject(func(c walfs.Call) walfs.Fault {
+		if c.Op == walfs.OpWrite && !failed.Swap(true) {
+			return walfs.Fault{Err: errors.New("short")}
+		}
+		return walfs.Fault{}
+	})
+	if err := tp.Publish(context.Background(), NewMessage("m2")); err == nil {
+		t.Fatal("Publish succeeded through a write error")
+	}
+	flow := mustQueue(t, b, "flow", Durable())
+	body := strings.Repeat("x", 200)
+	for range 1000 {
+		mustPublish(t, flow, NewMessage(body))
+		receive(t, flow).Ack()
+	}
+	if st := b.DurableStats(); st.Bytes > 27_000 {
+		t.Errorf("DurableStats = %+v: the log kept segments the note pins", st)
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir, opts...)
+	tp = mustTopic(t, b, "t", Durable())
+	s := mustSubscribe(t, tp)
+	publishTopic(t, tp, "m3")
+	if d := receiveWithin(t, s); d.Seq != 3 {
+		t.Fatalf("m3 got seq %d, want 3: the failed publish's 2 is not handed out again", d.Seq)
+	}
+	s.Close()
+}
+
+// A group's back-off survives compaction copying its message forward: the
+// copy carries the nack's due time, not only the attempt.
+func TestDurableTopicGroupBackoffThroughCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := []Option{WithSync(SyncNever()), withSegmentSize(4096)}
+	b := openTest(t, dir, opts...)
+	tp := mustTopic(t, b, "t", Durable(), WithCapacity(1))
+	sub := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
+	g := mustSubscribe(t, tp, sub...)
+	publishTopic(t, tp, "nacked")
+	subReceive(t, g).Nack()
+	flow := mustQueue(t, b, "flow", Durable())
+	body := strings.Repeat("x", 200)
+	for range 1000 {
+		mustPublish(t, flow, NewMessage(body))
+		receive(t, flow).Ack()
+	}
+	if st := b.DurableStats(); st.Copied == 0 {
+		t.Fatalf("DurableStats = %+v: nothing was copied forward", st)
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir, opts...)
+	tp = mustTopic(t, b, "t", Durable(), WithCapacity(1))
+	g = mustSubscribe(t, tp, sub...)
+	if st := g.Stats(); st.Delayed != 1 || st.Lag != 0 {
+		t.Fatalf("group Stats after restart = %+v, want the nacked message backing off", st)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,94 @@ func TestDurableTopicSyncError(t *testing.T) {
 	}
 	if st := g.Stats(); st.Lag != 0 {
 		t.Fatalf("group Stats = %+v, want nothing", st)
+	}
+}
+
+// subTexts returns the bodies s has ready now, acking each: it stops at
+// the first Receive that finds nothing within a short wait.
+func subTexts(t *testing.T, s *Subscription) []string {
+	t.Helper()
+	var got []string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		d, err := s.Receive(ctx)
+		cancel()
+		if err != nil {
+			return got
+		}
+		got = append(got, bodyText(d))
+		d.Ack()
+	}
+}
+
+// A topic publish that Close (or a Shutdown whose ctx has ended)
+// overtakes while its record is being written either succeeds, and then
+// the message is there after a restart, in the ring and in the group, or
+// fails and is not. Close waits for it as it does for a durable queue's
+// publishes.
+func TestDurableTopicCloseDuringPublish(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, stop := range map[string]func(*Broker) error{
+		"Close": (*Broker).Close,
+		"Shutdown": func(b *Broker) error {
+			// nil too: Shutdown does not count a publish that began
+			// before it, and may find nothing to drain.
+			if err := b.Shutdown(ended); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("Shutdown = %v, want nil or context.Canceled", err)
+			}
+			return nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testCloseDuringTopicPublish(t, stop) })
+	}
+}
+
+func testCloseDuringTopicPublish(t *testing.T, stop func(*Broker) error) {
+	dir := t.TempDir()
+	fs := walfs.NewFaulty(walfs.OS())
+	b := openTest(t, dir, withFS(fs))
+	tp := mustTopic(t, b, "t", Durable())
+	g := mustSubscribe(t, tp, WithGroup("g"))
+	writing, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fs.Inject(func(c walfs.Call) walfs.Fault {
+		if c.Op == walfs.OpWrite {
+			once.Do(func() { close(writing); <-release })
+		}
+		return walfs.Fault{}
+	})
+	published := make(chan error, 1)
+	go func() { published <- tp.Publish(context.Background(), NewMessage("x")) }()
+	<-writing // the ring has it; its record is being written
+	closed := make(chan error, 1)
+	go func() { closed <- stop(b) }()
+	for { // the broker has closed the topic and its group
+		q := g.group.q
+		q.lock()
+		done := q.closed
+		q.mu.Unlock()
+		if done {
+			break
+		}
+		waitABit()
+	}
+	close(release)
+	err := <-published
+	if cerr := <-closed; cerr != nil {
+		t.Fatalf("closing: %v", cerr)
+	}
+
+	b = openTest(t, dir)
+	tp = mustTopic(t, b, "t", Durable())
+	want := []string{"x"}
+	if err != nil {
+		want = nil
+	}
+	if got := subTexts(t, mustSubscribe(t, tp, FromEarliest())); !sameStrings(got, want) {
+		t.Errorf("Publish = %v; after restart the topic has %v, want %v", err, got, want)
+	}
+	if got := subTexts(t, mustSubscribe(t, tp, WithGroup("g"))); !sameStrings(got, want) {
+		t.Errorf("Publish = %v; after restart the group has %v, want %v", err, got, want)
 	}
 }

@@ -22,7 +22,8 @@ var (
 	ErrClosed = errors.New("herald: broker closed")
 	// ErrFull is wrapped by the error a publish returns when a queue, or
 	// a topic's slowest reader, has no room and the overflow policy is
-	// OverflowReject; the error names the queue or topic.
+	// OverflowReject; the error names the queue or topic. Request returns
+	// an error wrapping it when an overflow policy dropped its request.
 	ErrFull = errors.New("herald: destination full")
 	// ErrUnroutable is returned when an exchange routes a message nowhere
 	// and has no alternate exchange.

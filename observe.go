@@ -241,7 +241,7 @@ func (b *Broker) deliverObserved(ctx context.Context, hook func(context.Context,
 // observed reports whether an End hook wants to hear of x's outcomes.
 func (x *endings) observed() bool {
 	o := x.b.cfg.obs
-	return o != nil && o.End != nil || x.dur != nil
+	return o != nil && o.End != nil || x.dur != nil || x.b.replies.waiting()
 }
 
 // observeSettle reports an ack or a nack; a reject is reported by end,
@@ -318,6 +318,7 @@ func (x *endings) report(e entry, info EndInfo) {
 	if x.dur != nil {
 		x.dur.observe(e, info) // see durable_queue.go
 	}
+	x.b.replies.ended(info) // see request.go
 	if o := x.b.cfg.obs; o != nil && o.End != nil {
 		hook := o.End
 		x.b.guard("End", func() { hook(info) })
@@ -330,6 +331,7 @@ func (t *Topic) observeDropped(m *Message) {
 		info := EndInfo{Place: Place{Name: t.name, Kind: "topic"}, Message: m, Outcome: OutcomeDropped, Reason: ReasonMaxLen}
 		t.b.guard("End", func() { o.End(info) })
 	}
+	t.b.replies.dropped(t.name, m) // see request.go
 }
 
 // chainObservers returns an Observer that calls a's hooks, then b's.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,7 +37,13 @@ const replyPrefix = "_reply."
 // subscription and no group. An exchange that routes the message nowhere
 // returns ErrUnroutable. Otherwise Request blocks until the first answer
 // comes, ctx ends (ctx.Err()) or the broker closes (ErrClosed); publish
-// errors are returned as Publish returns them. The answer is a reply, or a
+// errors are returned as Publish returns them. It also returns as soon
+// as the request ends in its queue without a reply: dropped by the
+// overflow policy (OverflowDropNewest, OverflowDropOldest, or a topic's
+// OverflowDropNewest), with an error wrapping ErrFull, or expired by its
+// TTL, with an error wrapping context.DeadlineExceeded; either names the
+// queue (or topic), and the dead-letter destination if it was
+// dead-lettered. The answer is a reply, or a
 // [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
 // rejected the request ([Delivery.Reject], a [Permanent] handler error, or
 // the queue's max deliveries reached), in which case it wraps ErrRejected
@@ -187,6 +194,7 @@ func (e *ReplyError) Unwrap() []error {
 
 // replyBoxes are the private destinations of the requests in flight.
 type replyBoxes struct {
+	n     atomic.Int32 // len(boxes), read without mu
 	mu    sync.Mutex
 	boxes map[string]*replyBox
 }
@@ -228,6 +236,7 @@ func (r *replyBoxes) open(w *waiter) *replyBox {
 		r.boxes = map[string]*replyBox{}
 	}
 	r.boxes[box.name] = box
+	r.n.Add(1)
 	r.mu.Unlock()
 	return box
 }
@@ -236,7 +245,10 @@ func (r *replyBoxes) open(w *waiter) *replyBox {
 // waiter, emptied of a wake-up that came too late, for reuse.
 func (r *replyBoxes) close(box *replyBox) {
 	r.mu.Lock()
-	delete(r.boxes, box.name)
+	if _, ok := r.boxes[box.name]; ok {
+		delete(r.boxes, box.name)
+		r.n.Add(-1)
+	}
 	r.mu.Unlock()
 	box.mu.Lock()
 	box.closed = true
@@ -292,6 +304,48 @@ func (r *replyBoxes) rejected(name string, cause error) {
 		cause = perm.Err
 	}
 	d.(*replyBox).set(nil, &ReplyError{Err: cause, Rejected: true})
+}
+
+// waiting reports whether a Request waits for a reply, so that the
+// queues report how their messages end (see endings.observed): a request
+// that ends without a reply must wake its requester.
+func (r *replyBoxes) waiting() bool { return r.n.Load() > 0 }
+
+// ended tells the request whose message ended as info says, if it is one
+// of Request's still waiting, that no reply will come: its queue dropped
+// it by the overflow policy, or it expired there, before a consumer
+// replied. Only a queue's endings count: a topic group's or
+// subscription's leave the topic's other readers, which may still reply.
+func (r *replyBoxes) ended(info EndInfo) {
+	if info.Kind != "queue" || info.Outcome != OutcomeExpired && info.Outcome != OutcomeDropped {
+		return
+	}
+	if d, ok := r.lookup(info.Message.ReplyTo); ok {
+		d.(*replyBox).set(nil, requestEnded(info))
+	}
+}
+
+// dropped tells the request m, if it is one of Request's still waiting,
+// that topic's OverflowDropNewest dropped it: no reader got it.
+func (r *replyBoxes) dropped(topic string, m *Message) {
+	if !r.waiting() {
+		return
+	}
+	if d, ok := r.lookup(m.ReplyTo); ok {
+		d.(*replyBox).set(nil, fmt.Errorf("%w: request dropped by the overflow policy of topic %q before a reply", ErrFull, topic))
+	}
+}
+
+// requestEnded is the error of a Request whose message ended as info says.
+func requestEnded(info EndInfo) error {
+	dl := ""
+	if info.DeadLetter != "" {
+		dl = fmt.Sprintf(" (dead-lettered to %q)", info.DeadLetter)
+	}
+	if info.Outcome == OutcomeExpired {
+		return fmt.Errorf("herald: request expired in queue %q before a reply%s: %w", info.Name, dl, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%w: request dropped by the overflow policy of queue %q before a reply%s", ErrFull, info.Name, dl)
 }
 
 // responders reports whether anything could receive a request published

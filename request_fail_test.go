@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -198,4 +199,126 @@ func TestReplyErrorToNamedQueue(t *testing.T) {
 	if a.Headers[HeaderReplyError] != "no price" || a.Body != errNoPrice || a.CorrelationID != "c1" {
 		t.Fatalf("error reply: headers %v body %v corr %q", a.Headers, a.Body, a.CorrelationID)
 	}
+}
+
+// A request that its queue's overflow policy drops before any consumer
+// replies ends the Request at once, with an error wrapping ErrFull, not
+// when its ctx ends: no reply can come.
+func TestRequestDroppedByOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy Overflow
+		dead   bool
+	}{
+		{"drop-newest", OverflowDropNewest, false},
+		{"drop-oldest", OverflowDropOldest, false},
+		{"drop-oldest dead-lettered", OverflowDropOldest, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newTestBroker(t)
+				opts := []QueueOption{WithCapacity(1), WithOverflow(tc.policy)}
+				if tc.dead {
+					mustQueue(t, b, "dlq")
+					opts = append(opts, WithDeadLetter("dlq"))
+				}
+				q := mustQueue(t, b, "rpc", opts...)
+				if tc.policy == OverflowDropNewest {
+					mustPublish(t, q, NewMessage("filler")) // the request finds the queue full
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				errs := make(chan error, 1)
+				go func() {
+					_, err := b.Request(ctx, "rpc", NewMessage("req"))
+					errs <- err
+				}()
+				synctest.Wait()
+				if tc.policy == OverflowDropOldest {
+					mustPublish(t, q, NewMessage("newer")) // drops the request
+					synctest.Wait()
+				}
+				select {
+				case err := <-errs:
+					if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `queue "rpc"`) {
+						t.Fatalf("Request = %v, want an error wrapping ErrFull naming the queue", err)
+					}
+					if tc.dead && !strings.Contains(err.Error(), `"dlq"`) {
+						t.Errorf("Request = %v, want it to name the dead-letter queue", err)
+					}
+				default:
+					cancel()
+					t.Fatalf("Request still waits for a reply to a request its queue dropped (returned %v once cancelled)", <-errs)
+				}
+				if st := q.Stats(); st.Dropped != 1 {
+					t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
+				}
+			})
+		})
+	}
+}
+
+// A request whose own TTL passes in its queue before any consumer takes
+// it ends the Request then, with an error wrapping
+// context.DeadlineExceeded, though the caller's ctx has no deadline.
+func TestRequestExpiredBeforeReply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		mustQueue(t, b, "rpc")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errs := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			m := NewMessage("req")
+			m.TTL = time.Second
+			_, err := b.Request(ctx, "rpc", m)
+			errs <- err
+		}()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "expired") {
+				t.Fatalf("Request = %v, want an expiry wrapping context.DeadlineExceeded", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("Request returned after %v", d)
+			}
+		default:
+			cancel()
+			t.Fatalf("Request still waits for a reply to a request that expired (returned %v once cancelled)", <-errs)
+		}
+	})
+}
+
+// A request that a topic's OverflowDropNewest drops reaches no reader:
+// Request returns at once with an error wrapping ErrFull.
+func TestRequestDroppedByTopicOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := mustTopic(t, b, "rpc", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		s := mustSubscribe(t, tp) // reads nothing: the ring is full after one
+		defer s.Close()
+		if err := tp.Publish(context.Background(), NewMessage("filler")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errs := make(chan error, 1)
+		go func() {
+			_, err := b.Request(ctx, "rpc", NewMessage("req"))
+			errs <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `topic "rpc"`) {
+				t.Fatalf("Request = %v, want an error wrapping ErrFull naming the topic", err)
+			}
+		default:
+			cancel()
+			t.Fatalf("Request still waits for a reply to a request the topic dropped (returned %v once cancelled)", <-errs)
+		}
+	})
 }

@@ -183,8 +183,12 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	}
 	var body storedBody // a Durable topic's: encoded before the ring has m
 	if t.dur != nil {
+		if !t.dur.s.puts.enter() { // Close waits for it: see durable_topic.go
+			return ErrClosed
+		}
+		defer t.dur.s.puts.exit()
 		var err error
-		if body, err = t.dur.s.encode(m); err != nil {
+		if body, err = t.dur.encode(m); err != nil {
 			return fmt.Errorf("topic %q: %w", t.name, err)
 		}
 	}
@@ -207,11 +211,11 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 		} else {
 			err = g.q.putSeq(ctx, m, seq, true) // the drop policies make room
 		}
+		if err != nil && t.dur != nil {
+			err = t.dur.groupRefused(seq, err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("group %q: %w", g.name, err))
-			if t.dur != nil {
-				t.dur.unref(seq) // the group did not take it
-			}
 		}
 	}
 	return errors.Join(errs...)

@@ -74,21 +74,24 @@ const maxBody = 64 << 10
 // concurrent use. It runs nothing in the background but one timer, which
 // drops the rate samples [IdleAfter] after the API was last read. It never
 // panics on a request: a panic while serving one is answered with 500 and
-// logged. Handler panics if b is nil; having no error to return, it
-// ignores a nil option, as herald.New does.
+// logged. Having no error to return, Handler ignores a nil option, as
+// herald.New does, and, given a nil b, returns a handler that answers
+// every request with 500 and a JSON error saying so (and logs it once,
+// now), rather than panic.
 //
 // Serving a request runs no handler of the application, but showing a
 // message body runs the body's own String, Error or Format method, if it
 // has one.
 func Handler(b *herald.Broker, opts ...Option) http.Handler {
-	if b == nil {
-		panic("console: Handler with a nil broker")
-	}
 	c := config{logger: slog.Default(), cop: http.NewCrossOriginProtection(), refresh: time.Second}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
 		}
+	}
+	if b == nil {
+		c.logger.Error(errNilBroker + ": every request is answered with 500")
+		return nilBroker{}
 	}
 	h := &handler{b: b, cfg: c, rates: newSampler()}
 	h.routes = map[string]route{
@@ -105,6 +108,15 @@ func Handler(b *herald.Broker, opts ...Option) http.Handler {
 		"publish":   {http.MethodPost, true, h.action("publish", h.publish)},
 	}
 	return h
+}
+
+const errNilBroker = "herald console: Handler was given a nil broker"
+
+// nilBroker is the console of a nil broker: an error for every request.
+type nilBroker struct{}
+
+func (nilBroker) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusInternalServerError, "%s", errNilBroker)
 }
 
 type handler struct {

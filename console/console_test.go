@@ -142,13 +142,18 @@ func TestHandlerNilOption(t *testing.T) {
 	}
 }
 
+// Handler(nil) does not panic: it logs the mistake once and answers every
+// request, the page and the API, with 500 and an error naming it.
 func TestHandlerNilBroker(t *testing.T) {
-	defer func() {
-		if v := recover(); v == nil || !strings.Contains(v.(string), "nil broker") {
-			t.Fatalf("Handler(nil) recovered %v, want a panic naming the nil broker", v)
-		}
-	}()
-	Handler(nil)
+	log, out := newLog()
+	h := Handler(nil, WithLogger(log))
+	if !strings.Contains(out.String(), "nil broker") {
+		t.Errorf("Handler(nil) logged %q, want the nil broker named", out.String())
+	}
+	for _, path := range []string{"/", "/api/names", "/api/queues/q", "/api/purge/q"} {
+		wantError(t, call(t, h, "GET", path, ""), http.StatusInternalServerError, "nil broker")
+	}
+	wantError(t, call(t, Handler(nil), "POST", "/api/publish/q", `{}`), http.StatusInternalServerError, "nil broker")
 }
 
 // A panic while serving is answered and logged, never passed on.

@@ -113,6 +113,17 @@ func (l *Log) AppendNoWait(typ byte, p []byte) error {
 	return nil
 }
 
+// Failed returns the error, wrapping ErrFailed, that every append returns
+// since an fsync failed; nil while the log works. It does not block.
+func (l *Log) Failed() error {
+	if !l.failed.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
 // Sync makes every record appended before it durable: it writes what waits
 // and fsyncs the active segment. It returns ErrClosed after Close, and an
 // error wrapping ErrFailed if this or an earlier fsync failed.
@@ -285,6 +296,7 @@ func (l *Log) rotate() (r result) {
 func (l *Log) completeLocked(b *batch, r result) {
 	if r.fatal && l.err == nil {
 		l.err = fmt.Errorf("%w: %w", ErrFailed, r.err)
+		l.failed.Store(true)
 	}
 	b.done, b.err = true, r.err
 	if r.fatal {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/wal/walfs"
@@ -31,6 +32,8 @@ type Log struct {
 
 	mu   sync.Mutex
 	cond sync.Cond // on mu: a batch is done, the leader stepped down, or pending has room
+
+	failed atomic.Bool // err is set; for Failed, without mu
 
 	// guarded by mu
 	pending *batch     // where appends go
