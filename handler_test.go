@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -552,5 +553,59 @@ func TestHandlerPublishesToOwnQueueInLoop(t *testing.T) {
 			t.Fatalf("handled %d messages, want 101 ending with 100", len(seen))
 		}
 		wantStats(t, q, QueueStats{Published: 101, Delivered: 101, Acked: 101})
+	})
+}
+
+// A handler goroutine recovers from one panic after another and carries
+// on with the next message each time.
+func TestConsumeCarriesOnAfterPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := topicOrFail(t, b, "t")
+		s := subscribeOrFail(t, tp, WithMaxDeliveries(1))
+		ctx, cancel := context.WithCancel(context.Background())
+		var seen []uint64
+		done := consumeSubAsync(ctx, s, func(_ context.Context, d *Delivery) error {
+			seen = append(seen, d.Seq)
+			if d.Seq%2 == 1 {
+				panic("odd")
+			}
+			return nil
+		})
+		publishInts(t, tp, 1, 6)
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Consume = %v", err)
+		}
+		if len(seen) != 6 {
+			t.Fatalf("handled %v, want 1 to 6", seen)
+		}
+		wantSubStats(t, s, SubscriptionStats{Delivered: 6, Acked: 3, Nacked: 3, Rejected: 3})
+	})
+}
+
+// A handler that calls runtime.Goexit ends its goroutine without
+// settling: the recover that serves many handler calls must not turn it
+// into a panic, or take it for one.
+func TestConsumeHandlerGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := topicOrFail(t, b, "t")
+		s := subscribeOrFail(t, tp)
+		publishInts(t, tp, 1, 1)
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			s.Consume(context.Background(), func(context.Context, *Delivery) error {
+				runtime.Goexit()
+				return nil
+			})
+		}()
+		<-exited
+		if st := s.Stats(); st.Delivered != 1 || st.Acked+st.Nacked != 0 {
+			t.Fatalf("Stats() = %+v, want one delivery, unsettled", st)
+		}
+		s.Close()
 	})
 }
