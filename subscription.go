@@ -24,7 +24,6 @@ import (
 type Subscription struct {
 	t   *Topic
 	cfg subscribeConfig
-	r   subReader // how it reads: (*cursorReader)(s), or a *groupMember
 
 	// A plain subscription's state.
 	cursor  atomic.Uint64 // the next sequence number to read
@@ -39,6 +38,10 @@ type Subscription struct {
 	mu      sync.Mutex
 	retries ring.Ring[entry] // nacked deliveries whose back-off is over
 	delayed int              // nacked deliveries waiting out their back-off
+
+	// r comes last so that the plain state above keeps the offsets, and
+	// the cache lines, it had before the group member's fields moved out.
+	r subReader // how it reads: (*cursorReader)(s), or a *groupMember
 }
 
 // subReader is how a Subscription reads: a plain subscription by its own
