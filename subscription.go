@@ -39,15 +39,16 @@ type Subscription struct {
 	retries ring.Ring[entry] // nacked deliveries whose back-off is over
 	delayed int              // nacked deliveries waiting out their back-off
 
-	// r comes last so that the plain state above keeps the offsets, and
-	// the cache lines, it had before the group member's fields moved out.
+	// r is last so as not to move the plain state: cursor, closed and
+	// retryN, read on every take, share a cache line.
 	r subReader // how it reads: (*cursorReader)(s), or a *groupMember
 }
 
 // subReader is how a Subscription reads: a plain subscription by its own
 // cursor on the topic's ring (a cursorReader, below), a group member from
 // the group's queue (a groupMember, in group.go). The public methods
-// delegate to it: one dynamic call per call, none per message.
+// delegate to it: one dynamic call per Stats, Receive, Consume, Close or
+// All call, none in Consume's or All's loop.
 type subReader interface {
 	stats() SubscriptionStats
 	receive(ctx context.Context) (*Delivery, error) // ctx not nil
