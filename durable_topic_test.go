@@ -241,7 +241,7 @@ func testCloseDuringTopicPublish(t *testing.T, stop func(*Broker) error) {
 	closed := make(chan error, 1)
 	go func() { closed <- stop(b) }()
 	for { // the broker has closed the topic and its group
-		q := g.group.q
+		q := g.r.(*groupMember).group.q
 		q.lock()
 		done := q.closed
 		q.mu.Unlock()

@@ -103,16 +103,6 @@ func (t *Topic) Readers() []TopicReader {
 	return out
 }
 
-// groupStats are a group's stats, from its queue's.
-func groupStats(q QueueStats) SubscriptionStats {
-	return SubscriptionStats{
-		Delivered: q.Delivered, Acked: q.Acked, Nacked: q.Nacked, Rejected: q.Rejected,
-		Expired: q.Expired, Dropped: q.Dropped, DeadLettered: q.DeadLettered,
-		DeadLetterFailed: q.DeadLetterFailed, Lag: uint64(q.Ready), Unacked: q.Unacked, Delayed: q.Delayed,
-		Consumers: q.Consumers,
-	}
-}
-
 // Binding is one of an exchange's bindings, as [Exchange.Bindings]
 // reports it.
 type Binding struct {

@@ -39,12 +39,27 @@ type Subscription struct {
 	retries ring.Ring[entry] // nacked deliveries whose back-off is over
 	delayed int              // nacked deliveries waiting out their back-off
 
-	// A group member's state.
-	group  *group
-	member context.Context // cancelled by Close
-	leave  context.CancelFunc
-	left   atomic.Bool
+	// r is last so as not to move the plain state: cursor, closed and
+	// retryN, read on every take, share a cache line.
+	r subReader // how it reads: (*cursorReader)(s), or a *groupMember
 }
+
+// subReader is how a Subscription reads: a plain subscription by its own
+// cursor on the topic's ring (a cursorReader, below), a group member from
+// the group's queue (a groupMember, in group.go). The public methods
+// delegate to it: one dynamic call per Stats, Receive, Consume, Close or
+// All call, none in Consume's or All's loop.
+type subReader interface {
+	stats() SubscriptionStats
+	receive(ctx context.Context) (*Delivery, error) // ctx not nil
+	consume(ctx context.Context, h Handler, opts []ConsumeOption) error
+	all(ctx context.Context, yield func(*Delivery) bool) // ctx not nil
+	close() error
+}
+
+// cursorReader is a plain subscription's reader. It is the Subscription
+// itself under another method set, so choosing it allocates nothing.
+type cursorReader Subscription
 
 // SubscriptionStats is a snapshot of a subscription's counters. For a
 // group member they are the whole group's, as [QueueStats] of its queue.
@@ -70,10 +85,10 @@ type SubscriptionStats struct {
 }
 
 // Stats returns a snapshot of the subscription's counters.
-func (s *Subscription) Stats() SubscriptionStats {
-	if s.group != nil {
-		return groupStats(s.group.q.Stats())
-	}
+func (s *Subscription) Stats() SubscriptionStats { return s.r.stats() }
+
+func (c *cursorReader) stats() SubscriptionStats {
+	s := (*Subscription)(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delivered, acked, nacked, rejected := s.deliveredLocked()
@@ -142,22 +157,11 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 	if ctx == nil {
 		return nil, invalidf("nil context")
 	}
-	if s.group != nil {
-		if s.member.Err() != nil {
-			return nil, errSubscriptionClosed
-		}
-		ctx, cancel := s.memberContext(ctx)
-		defer cancel()
-		for {
-			d, err := s.group.q.Receive(ctx)
-			if err != nil {
-				return nil, s.memberErr(err)
-			}
-			if s.cfg.transform == nil || s.t.b.transformDelivery(s.cfg.transform, d) {
-				return d, nil
-			}
-		}
-	}
+	return s.r.receive(ctx)
+}
+
+func (c *cursorReader) receive(ctx context.Context) (*Delivery, error) {
+	s := (*Subscription)(c)
 	w := s.t.b.getWaiter()
 	defer s.t.b.putWaiter(w)
 	d := new(Delivery)
@@ -177,30 +181,11 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 // in publish order, redeliveries aside. A lag is reported on the next
 // delivery's Missed, logged, and counted in Stats().Missed.
 func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOption) error {
-	if s.group != nil {
-		if ctx == nil {
-			return invalidf("nil context")
-		}
-		if s.member.Err() != nil {
-			return errSubscriptionClosed
-		}
-		mctx, cancel := s.memberContext(ctx)
-		defer cancel()
-		if fn := s.cfg.transform; fn != nil && h != nil {
-			inner := h
-			h = func(ctx context.Context, d *Delivery) error {
-				if !s.t.b.transformDelivery(fn, d) {
-					return nil // rejected, and so settled
-				}
-				return inner(ctx, d)
-			}
-		}
-		err := s.group.q.Consume(mctx, h, opts...)
-		if ctx.Err() == nil && s.member.Err() != nil {
-			return errSubscriptionClosed
-		}
-		return err
-	}
+	return s.r.consume(ctx, h, opts)
+}
+
+func (c *cursorReader) consume(ctx context.Context, h Handler, opts []ConsumeOption) error {
+	s := (*Subscription)(c)
 	err := consume(ctx, s.t.b, s, h, opts)
 	if err == nil || ctx == nil || ctx.Err() != nil || !s.closed.Load() {
 		return err
@@ -213,14 +198,10 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts ...ConsumeOp
 // back. Redeliveries it still owed are dropped and counted in
 // Stats().Dropped. A group member's Close leaves the group, which keeps its
 // messages for the other members. Close is idempotent and returns nil.
-func (s *Subscription) Close() error {
-	if s.group != nil {
-		if !s.left.Swap(true) {
-			s.group.members.Add(-1)
-		}
-		s.leave()
-		return nil
-	}
+func (s *Subscription) Close() error { return s.r.close() }
+
+func (c *cursorReader) close() error {
+	s := (*Subscription)(c)
 	if s.closed.Swap(true) {
 		return nil
 	}
@@ -239,20 +220,6 @@ func (s *Subscription) Close() error {
 	s.t.wakeReaders()
 	s.t.b.noteSettled(s.t)
 	return nil
-}
-
-// memberContext is ctx, also cancelled when the member leaves.
-func (s *Subscription) memberContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(s.member, cancel)
-	return ctx, func() { stop(); cancel() }
-}
-
-func (s *Subscription) memberErr(err error) error {
-	if err != nil && s.member.Err() != nil {
-		return errSubscriptionClosed
-	}
-	return err
 }
 
 // take waits for the subscription's next delivery: a redelivery whose

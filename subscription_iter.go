@@ -32,29 +32,13 @@ func (s *Subscription) All(ctx context.Context) iter.Seq[*Delivery] {
 		if ctx == nil {
 			return
 		}
-		if s.group != nil {
-			s.allReceive(ctx, yield)
-			return
-		}
-		pull(ctx, s.t.b, s, settledAck, nil, func(d *Delivery, err error) bool {
-			return err == nil && yield(d)
-		})
+		s.r.all(ctx, yield)
 	}
 }
 
-// allReceive is a group member's All loop.
-func (s *Subscription) allReceive(ctx context.Context, yield func(*Delivery) bool) {
-	for {
-		d, err := s.Receive(ctx)
-		if err != nil {
-			return
-		}
-		more := yield(d)
-		if d.settled() == settledNone {
-			d.Ack()
-		}
-		if !more {
-			return
-		}
-	}
+func (c *cursorReader) all(ctx context.Context, yield func(*Delivery) bool) {
+	s := (*Subscription)(c)
+	pull(ctx, s.t.b, s, settledAck, nil, func(d *Delivery, err error) bool {
+		return err == nil && yield(d)
+	})
 }

@@ -99,24 +99,6 @@ func TestSubscriptionAllPanicAcks(t *testing.T) {
 	wantSubStats(t, s, SubscriptionStats{Delivered: 1, Acked: 1, Lag: 1})
 }
 
-// A group member's loop still acks what the body leaves unsettled.
-func TestSubscriptionAllGroupMember(t *testing.T) {
-	b := newTestBroker(t)
-	tp := topicOrFail(t, b, "t")
-	s := subscribeOrFail(t, tp, WithGroup("g"))
-	publishInts(t, tp, 1, 3)
-	n := 0
-	for d := range s.All(context.Background()) {
-		if n++; n == 3 {
-			break
-		}
-		d.Ack()
-	}
-	if st := s.Stats(); st.Acked != 3 || st.Unacked != 0 {
-		t.Errorf("Stats() = %+v, want 3 acked, none unacked", st)
-	}
-}
-
 // Shutdown lets the loop read everything, then ends it, and waits for it.
 func TestSubscriptionAllShutdown(t *testing.T) {
 	b := newTestBroker(t)

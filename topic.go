@@ -65,13 +65,6 @@ type slot struct {
 	at  atomic.Int64 // broker clock at publish, kept only with a max age or a TTL
 }
 
-type group struct {
-	name    string
-	cfg     redeliveryConfig
-	q       *Queue
-	members atomic.Int32 // subscriptions in the group not closed
-}
-
 // TopicStats is a snapshot of a topic's counters.
 type TopicStats struct {
 	Published     uint64 // messages written to the ring
@@ -326,21 +319,6 @@ func (t *Topic) ringFull() error {
 	return fmt.Errorf("%w: topic %q: a subscription is %d messages behind", ErrFull, t.name, t.size())
 }
 
-func (t *Topic) groupFull(g *group) error {
-	return fmt.Errorf("%w: topic %q: group %q holds %d messages", ErrFull, t.name, g.name, t.size())
-}
-
-// groupWithoutRoom returns a group whose queue is full; wmu held, so no
-// publish can fill one meanwhile.
-func (t *Topic) groupWithoutRoom() *group {
-	for _, g := range *t.groups.Load() {
-		if !g.q.hasRoom() {
-			return g
-		}
-	}
-	return nil
-}
-
 // fullLocked reports whether writing seq would overwrite a message some
 // subscription has not read. It rescans the cursors only when the cached
 // gate says so, so a publish does not cost more with more subscriptions.
@@ -521,6 +499,7 @@ func (t *Topic) Subscribe(opts ...SubscribeOption) (*Subscription, error) {
 		return t.joinGroup(&cfg)
 	}
 	s := &Subscription{t: t, cfg: cfg}
+	s.r = (*cursorReader)(s)
 	s.ends = newEndings(t.b, t.name, cfg.redeliveryConfig)
 	s.ends.where.Kind = "topic"
 	t.wmu.Lock()
@@ -544,54 +523,6 @@ func (t *Topic) openLocked() error {
 		return ErrClosed
 	}
 	return nil
-}
-
-// joinGroup returns a member of the group cfg names, creating the group,
-// and filling it with the retained messages cfg asks for, if it is new.
-func (t *Topic) joinGroup(cfg *subscribeConfig) (*Subscription, error) {
-	t.wmu.Lock()
-	defer t.wmu.Unlock()
-	if err := t.openLocked(); err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	g := t.groupNames[cfg.group]
-	t.mu.Unlock()
-	if g != nil && g.cfg != cfg.redeliveryConfig {
-		return nil, fmt.Errorf("%w: group %q of topic %q with other redelivery options", ErrExists, cfg.group, t.name)
-	}
-	if g == nil {
-		qcfg := queueConfig{queueSettings: queueSettings{capacity: int(t.size()), overflow: t.cfg.overflow, redeliveryConfig: cfg.redeliveryConfig}}
-		g = &group{name: cfg.group, cfg: cfg.redeliveryConfig, q: newQueue(t.b, t.name+"/"+cfg.group, qcfg)}
-		g.q.ends.where = Place{Name: t.name, Kind: "topic", Group: cfg.group}
-		if t.dur != nil {
-			t.dur.joinGroup(g, cfg) // see durable_topic.go
-		} else {
-			t.backfillLocked(g, cfg, nil)
-		}
-		t.mu.Lock()
-		t.groupNames[cfg.group] = g
-		t.mu.Unlock()
-		groups := append(append([]*group(nil), *t.groups.Load()...), g)
-		t.groups.Store(&groups)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.members.Add(1)
-	return &Subscription{t: t, cfg: *cfg, group: g, member: ctx, leave: cancel}, nil
-}
-
-// backfillLocked gives a new group the retained messages cfg asks for,
-// calling got (if not nil) with the sequence number of each; wmu held.
-func (t *Topic) backfillLocked(g *group, cfg *subscribeConfig, got func(seq uint64)) {
-	now := int64(-1)
-	for c, tail := max(t.startCursorLocked(cfg), t.oldest()), t.tail.Load(); c < tail; c++ {
-		// Those that expired before the group was made never were its.
-		if m, at, ok := t.read(c); ok && !t.expired(m, at, &now) {
-			if g.q.putSeq(context.Background(), m, c, true) == nil && got != nil { // fits: the group's capacity is the ring's
-				got(c)
-			}
-		}
-	}
 }
 
 func (t *Topic) removeSub(s *Subscription) {

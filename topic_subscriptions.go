@@ -16,7 +16,7 @@ func (t *Topic) SubscriptionStats() iter.Seq2[string, SubscriptionStats] {
 			}
 		}
 		for _, g := range groups {
-			if !yield(g.name, (&Subscription{group: g}).Stats()) {
+			if !yield(g.name, groupStats(g.q.Stats())) {
 				return
 			}
 		}

@@ -1096,25 +1096,3 @@ func TestTopicAsQueueDeadLetterToFullTopic(t *testing.T) {
 	}
 	wantCaughtUp(t, s)
 }
-
-// A publish that returns an error must not have reached anybody: a
-// publisher that retries on ErrFull would otherwise deliver the message
-// twice to the subscriptions that got it the first time.
-func TestTopicRejectedPublishReachesNobody(t *testing.T) {
-	b := newTestBroker(t)
-	tp := topicOrFail(t, b, "t", WithCapacity(2), WithOverflow(OverflowReject))
-	plain := subscribeOrFail(t, tp)
-	subscribeOrFail(t, tp, WithGroup("g")) // a member that reads nothing: its backlog fills up
-	publishInts(t, tp, 1, 2)
-	wantInts(t, plain, 1, 2)
-	err := tp.Publish(context.Background(), NewMessage(3))
-	if !errors.Is(err, ErrFull) {
-		t.Fatalf("Publish with the group's backlog full = %v, want ErrFull", err)
-	}
-	if st := tp.Stats(); st.Published != 2 {
-		t.Errorf("Publish returned %v, yet the topic counts %d published, want 2", err, st.Published)
-	}
-	if st := plain.Stats(); st.Lag != 0 {
-		t.Errorf("Publish returned %v, yet the plain subscription has %d message(s) to read, want 0", err, st.Lag)
-	}
-}

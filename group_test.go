@@ -590,3 +590,43 @@ func TestGroupBacklogOverflow(t *testing.T) {
 		}
 	})
 }
+
+// A group member's loop still acks what the body leaves unsettled.
+func TestSubscriptionAllGroupMember(t *testing.T) {
+	b := newTestBroker(t)
+	tp := topicOrFail(t, b, "t")
+	s := subscribeOrFail(t, tp, WithGroup("g"))
+	publishInts(t, tp, 1, 3)
+	n := 0
+	for d := range s.All(context.Background()) {
+		if n++; n == 3 {
+			break
+		}
+		d.Ack()
+	}
+	if st := s.Stats(); st.Acked != 3 || st.Unacked != 0 {
+		t.Errorf("Stats() = %+v, want 3 acked, none unacked", st)
+	}
+}
+
+// A publish that returns an error must not have reached anybody: a
+// publisher that retries on ErrFull would otherwise deliver the message
+// twice to the subscriptions that got it the first time.
+func TestTopicRejectedPublishReachesNobody(t *testing.T) {
+	b := newTestBroker(t)
+	tp := topicOrFail(t, b, "t", WithCapacity(2), WithOverflow(OverflowReject))
+	plain := subscribeOrFail(t, tp)
+	subscribeOrFail(t, tp, WithGroup("g")) // a member that reads nothing: its backlog fills up
+	publishInts(t, tp, 1, 2)
+	wantInts(t, plain, 1, 2)
+	err := tp.Publish(context.Background(), NewMessage(3))
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("Publish with the group's backlog full = %v, want ErrFull", err)
+	}
+	if st := tp.Stats(); st.Published != 2 {
+		t.Errorf("Publish returned %v, yet the topic counts %d published, want 2", err, st.Published)
+	}
+	if st := plain.Stats(); st.Lag != 0 {
+		t.Errorf("Publish returned %v, yet the plain subscription has %d message(s) to read, want 0", err, st.Lag)
+	}
+}
