@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -205,4 +207,523 @@ func TestReplyToNamedQueue(t *testing.T) {
 	if a.Body != "answer" || a.CorrelationID != "c1" {
 		t.Fatalf("got %v corr %q", a.Body, a.CorrelationID)
 	}
+}
+
+// A program that starts its consumer and serves at once: the request
+// waits for the consumer instead of failing with ErrNoResponders.
+func TestRequestWaitsForStartingConsumer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "svc")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			done <- q.Consume(ctx, func(ctx context.Context, d *Delivery) error {
+				return d.Reply(ctx, NewMessage("re: "+d.Body.(string)))
+			})
+		}()
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		defer rcancel()
+		reply, err := b.Request(rctx, "svc", NewMessage("hi"))
+		if err != nil || reply.Body != "re: hi" {
+			t.Fatalf("Request = %v, %v; want the reply", reply, err)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// With no consumer at all, the request waits under ctx; when ctx ends it
+// returns ctx's error and the queued request expires with it.
+func TestRequestToIdleQueueWaitsUnderCtx(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "idle")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := b.Request(ctx, "idle", NewMessage(1)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Request = %v, want DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Fatalf("Request returned after %v, want 1s", waited)
+		}
+		time.Sleep(time.Second) // fake time: let the expiry sweep run
+		synctest.Wait()
+		if st := q.Stats(); st.Expired != 1 || st.Ready != 0 {
+			t.Fatalf("stats %+v: want the request expired", st)
+		}
+		if b.replies.len() != 0 {
+			t.Fatalf("%d reply destinations left", b.replies.len())
+		}
+	})
+}
+
+// A topic whose group has no member keeps the request for the next
+// member, so it waits too; a topic with neither is no responder.
+func TestRequestToTopicWithGroupWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := topicOrFail(t, b, "t")
+		s := subscribeOrFail(t, tp, WithGroup("g"))
+		s.Close() // the group stays, memberless
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Request(ctx, "t", NewMessage("q"))
+			errc <- err
+		}()
+		synctest.Wait()
+		m := subscribeOrFail(t, tp, WithGroup("g"))
+		d := receiveSubOrFail(t, m)
+		settleOrFail(t, func() error { return d.Reply(context.Background(), NewMessage("a")) })
+		settleOrFail(t, d.Ack)
+		if err := <-errc; err != nil {
+			t.Fatalf("Request = %v", err)
+		}
+		m.Close()
+	})
+}
+
+var errNoPrice = errors.New("no price")
+
+// A handler that ends with `return d.Reply(ctx, r)` after its requester has
+// given up acks the request: the reply has no one to go to, and handling
+// the request again would only repeat its side effects.
+func TestReplyToGoneRequesterIsNotRedelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		var handled atomic.Int32
+		cctx, stop := context.WithCancel(context.Background())
+		done := consumeAsync(cctx, q, func(ctx context.Context, d *Delivery) error {
+			handled.Add(1)
+			time.Sleep(2 * time.Second) // slower than the requester waits
+			return d.Reply(ctx, NewMessage("reserved"))
+		})
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := b.Request(ctx, "rpc", NewMessage("reserve")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Request = %v, want DeadlineExceeded", err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		stop()
+		<-done
+		if n := handled.Load(); n != 1 {
+			t.Errorf("request handled %d times, want once", n)
+		}
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1})
+	})
+}
+
+// A request carries its caller's deadline as a TTL: one still queued when
+// its requester gives up expires instead of being handled.
+func TestRequestExpiresWithItsDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		var handled []any
+		cctx, stop := context.WithCancel(context.Background())
+		done := consumeAsync(cctx, q, func(ctx context.Context, d *Delivery) error {
+			handled = append(handled, d.Body)
+			if d.Body == "slow" {
+				time.Sleep(10 * time.Second)
+			}
+			return nil
+		})
+		synctest.Wait()
+		publishOrFail(t, q, "slow") // holds the only handler for 10s
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := b.Request(ctx, "rpc", NewMessage("request")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Request = %v, want DeadlineExceeded", err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		stop()
+		<-done
+		if fmt.Sprint(handled) != "[slow]" {
+			t.Errorf("handled %v, want only [slow]: the request expired while queued", handled)
+		}
+		wantStats(t, q, QueueStats{Published: 2, Delivered: 1, Acked: 1, Expired: 1})
+	})
+}
+
+// A request whose context has already ended is not sent.
+func TestRequestWithEndedContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error { return nil })
+		synctest.Wait()
+		ended, cancelEnded := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancelEnded()
+		if _, err := b.Request(ended, "rpc", NewMessage(1)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Request with an ended context = %v, want DeadlineExceeded", err)
+		}
+		cancel()
+		<-done
+		if s := q.Stats(); s.Published != 0 {
+			t.Errorf("a request with an ended context was published: %+v", s)
+		}
+	})
+}
+
+// A handler that rejects a request makes Request return at once with an
+// error that says so and wraps the handler's own.
+func TestRequestRejectedReturnsPromptly(t *testing.T) {
+	for name, c := range map[string]struct {
+		h    Handler
+		opts []QueueOption
+		want error // also wrapped, beside ErrRejected; nil: only ErrRejected
+	}{
+		"Permanent": {h: func(ctx context.Context, d *Delivery) error { return Permanent(errNoPrice) }, want: errNoPrice},
+		"Reject":    {h: func(ctx context.Context, d *Delivery) error { return d.Reject() }},
+		"MaxDeliveries": {
+			h:    func(ctx context.Context, d *Delivery) error { return errNoPrice },
+			opts: []QueueOption{WithMaxDeliveries(2)}, want: errNoPrice,
+		},
+		"Panic": {
+			h:    func(ctx context.Context, d *Delivery) error { panic("boom") },
+			opts: []QueueOption{WithMaxDeliveries(1)},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newTestBroker(t)
+				q := mustQueue(t, b, "rpc", c.opts...)
+				cctx, stop := context.WithCancel(context.Background())
+				done := consumeAsync(cctx, q, c.h)
+				synctest.Wait()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				defer cancel()
+				start := time.Now()
+				_, err := b.Request(ctx, "rpc", NewMessage("apple"))
+				if !errors.Is(err, ErrRejected) {
+					t.Errorf("Request = %v, want an error wrapping ErrRejected", err)
+				}
+				if c.want != nil && !errors.Is(err, c.want) {
+					t.Errorf("Request = %v, want it to wrap %v", err, c.want)
+				}
+				var re *ReplyError
+				if !errors.As(err, &re) || !re.Rejected {
+					t.Errorf("Request = %#v, want a *ReplyError with Rejected", err)
+				}
+				if waited := time.Since(start); waited > time.Minute {
+					t.Errorf("Request returned after %v: a rejection must end it at once", waited)
+				}
+				stop()
+				<-done
+			})
+		})
+	}
+}
+
+// ReplyError answers a request with an error: Request returns a
+// *ReplyError wrapping it, and the request itself is acked.
+func TestReplyError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		cctx, stop := context.WithCancel(context.Background())
+		done := consumeAsync(cctx, q, func(ctx context.Context, d *Delivery) error {
+			return d.ReplyError(ctx, fmt.Errorf("pricing %v: %w", d.Body, errNoPrice))
+		})
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		reply, err := b.Request(ctx, "rpc", NewMessage("kiwi"))
+		if reply != nil || !errors.Is(err, errNoPrice) || errors.Is(err, ErrRejected) {
+			t.Fatalf("Request = %v, %v; want an error wrapping errNoPrice and not ErrRejected", reply, err)
+		}
+		var re *ReplyError
+		if !errors.As(err, &re) || re.Rejected || re.Err.Error() != "pricing kiwi: no price" {
+			t.Fatalf("Request = %#v, want a *ReplyError carrying the handler's error", err)
+		}
+		if got := err.Error(); got != "herald: request answered with an error: pricing kiwi: no price" {
+			t.Errorf("error text %q", got)
+		}
+		stop()
+		<-done
+		wantStats(t, q, QueueStats{Published: 1, Delivered: 1, Acked: 1})
+	})
+}
+
+// An error reply to a ReplyTo that names an ordinary queue arrives there as
+// a message whose HeaderReplyError holds the error's text and whose Body
+// is the error itself.
+func TestReplyErrorToNamedQueue(t *testing.T) {
+	b := newTestBroker(t)
+	q := mustQueue(t, b, "q")
+	answers := mustQueue(t, b, "answers")
+	ctx := context.Background()
+	q.Publish(ctx, &Message{Body: "question", ReplyTo: "answers", CorrelationID: "c1"})
+	d := receiveOrFail(t, q)
+	if err := d.ReplyError(ctx, errNoPrice); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReplyError(ctx, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ReplyError(nil) = %v, want ErrInvalid", err)
+	}
+	a := receiveOrFail(t, answers)
+	if a.Headers[HeaderReplyError] != "no price" || a.Body != errNoPrice || a.CorrelationID != "c1" {
+		t.Fatalf("error reply: headers %v body %v corr %q", a.Headers, a.Body, a.CorrelationID)
+	}
+}
+
+// A request that its queue's overflow policy drops before any consumer
+// replies ends the Request at once, with an error wrapping ErrFull, not
+// when its ctx ends: no reply can come.
+func TestRequestDroppedByOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy Overflow
+		dead   bool
+	}{
+		{"drop-newest", OverflowDropNewest, false},
+		{"drop-oldest", OverflowDropOldest, false},
+		{"drop-oldest dead-lettered", OverflowDropOldest, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newTestBroker(t)
+				opts := []QueueOption{WithCapacity(1), WithOverflow(tc.policy)}
+				if tc.dead {
+					mustQueue(t, b, "dlq")
+					opts = append(opts, WithDeadLetter("dlq"))
+				}
+				q := mustQueue(t, b, "rpc", opts...)
+				if tc.policy == OverflowDropNewest {
+					mustPublish(t, q, NewMessage("filler")) // the request finds the queue full
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				errs := make(chan error, 1)
+				go func() {
+					_, err := b.Request(ctx, "rpc", NewMessage("req"))
+					errs <- err
+				}()
+				synctest.Wait()
+				if tc.policy == OverflowDropOldest {
+					mustPublish(t, q, NewMessage("newer")) // drops the request
+					synctest.Wait()
+				}
+				select {
+				case err := <-errs:
+					if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `queue "rpc"`) {
+						t.Fatalf("Request = %v, want an error wrapping ErrFull naming the queue", err)
+					}
+					if tc.dead && !strings.Contains(err.Error(), `"dlq"`) {
+						t.Errorf("Request = %v, want it to name the dead-letter queue", err)
+					}
+				default:
+					cancel()
+					t.Fatalf("Request still waits for a reply to a request its queue dropped (returned %v once cancelled)", <-errs)
+				}
+				if st := q.Stats(); st.Dropped != 1 {
+					t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
+				}
+			})
+		})
+	}
+}
+
+// A request whose own TTL passes in its queue before any consumer takes
+// it ends the Request then, with an error wrapping
+// context.DeadlineExceeded, though the caller's ctx has no deadline.
+func TestRequestExpiredBeforeReply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		mustQueue(t, b, "rpc")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errs := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			m := NewMessage("req")
+			m.TTL = time.Second
+			_, err := b.Request(ctx, "rpc", m)
+			errs <- err
+		}()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "expired") {
+				t.Fatalf("Request = %v, want an expiry wrapping context.DeadlineExceeded", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("Request returned after %v", d)
+			}
+		default:
+			cancel()
+			t.Fatalf("Request still waits for a reply to a request that expired (returned %v once cancelled)", <-errs)
+		}
+	})
+}
+
+// A request that a topic's OverflowDropNewest drops reaches no reader:
+// Request returns at once with an error wrapping ErrFull.
+func TestRequestDroppedByTopicOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		tp := mustTopic(t, b, "rpc", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		s := mustSubscribe(t, tp) // reads nothing: the ring is full after one
+		defer s.Close()
+		if err := tp.Publish(context.Background(), NewMessage("filler")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errs := make(chan error, 1)
+		go func() {
+			_, err := b.Request(ctx, "rpc", NewMessage("req"))
+			errs <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `topic "rpc"`) {
+				t.Fatalf("Request = %v, want an error wrapping ErrFull naming the topic", err)
+			}
+		default:
+			cancel()
+			t.Fatalf("Request still waits for a reply to a request the topic dropped (returned %v once cancelled)", <-errs)
+		}
+	})
+}
+
+// Retrying Request with the same *Message while the first attempt's
+// consumer still reads it is safe (run with -race): Request sends a copy
+// carrying its own ReplyTo and leaves the caller's message as it was
+// after the first call.
+func TestRequestRetrySameMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		started := make(chan struct{})
+		release := make(chan struct{})
+		lateReply := make(chan error, 1)
+		var calls atomic.Int32
+		cctx, stop := context.WithCancel(context.Background())
+		done := consumeAsync(cctx, q, func(ctx context.Context, d *Delivery) error {
+			if calls.Add(1) == 1 {
+				close(started)
+				replyTo := d.ReplyTo // read while the caller may retry
+				<-release
+				if replyTo != d.ReplyTo {
+					t.Errorf("the first request's ReplyTo changed under its consumer: %q, then %q", replyTo, d.ReplyTo)
+				}
+				lateReply <- d.Reply(ctx, NewMessage("late"))
+				return nil
+			}
+			return d.Reply(ctx, NewMessage("answer"))
+		}, WithConcurrency(2))
+		synctest.Wait()
+
+		m := NewMessage("question")
+		ctx1, cancel1 := context.WithTimeout(context.Background(), time.Second)
+		defer cancel1()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.Request(ctx1, "rpc", m)
+			errc <- err
+		}()
+		<-started
+		if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("first Request = %v, want DeadlineExceeded", err)
+		}
+		id, corr := m.ID, m.CorrelationID
+
+		ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel2()
+		reply, err := b.Request(ctx2, "rpc", m)
+		if err != nil || reply.Body != "answer" {
+			t.Fatalf("retried Request = %v, %v; want the answer", reply, err)
+		}
+		if m.ID != id || m.CorrelationID != corr || m.ReplyTo != "" {
+			t.Errorf("the retry changed the caller's message: ID %q→%q, CorrelationID %q→%q, ReplyTo %q",
+				id, m.ID, corr, m.CorrelationID, m.ReplyTo)
+		}
+		close(release)
+		if err := <-lateReply; err != nil {
+			t.Errorf("late reply to the first attempt = %v, want nil (dropped)", err)
+		}
+		stop()
+		<-done
+	})
+}
+
+// A round trip allocates what a pair of channels does: the request and
+// the reply. Request's copy of the request lives in its reply box, and it
+// waits on a pooled waiter.
+func TestRequestReplyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	b := newTestBroker(t)
+	q := mustQueue(t, b, "rpc")
+	ctx, cancel := context.WithCancel(context.Background())
+	done, ready := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		q.Consume(ctx, func(ctx context.Context, d *Delivery) error {
+			if d.ReplyTo == "" {
+				close(ready) // the first message, not a request
+				return nil
+			}
+			return d.Reply(ctx, &Message{Body: d.Body})
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	publishOrFail(t, q, "ready")
+	<-ready
+	body := &struct{ n int }{}
+	request := func() {
+		if _, err := b.Request(ctx, "rpc", &Message{Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request()
+	if n := testing.AllocsPerRun(200, request); n > 2.05 {
+		t.Errorf("%.2f allocations per round trip, want 2 (the request and the reply)", n)
+	}
+}
+
+// A reply that comes after its request gave up wakes nobody: not the
+// request that reuses the waiter.
+func TestLateReplyWakesNoLaterRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		release := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go q.Consume(ctx, func(ctx context.Context, d *Delivery) error {
+			if d.Body == "slow" {
+				<-release
+			}
+			return d.Reply(ctx, NewMessage("re: "+d.Body.(string)))
+		}, WithConcurrency(2))
+		synctest.Wait()
+		slow, stop := context.WithTimeout(ctx, time.Second)
+		defer stop()
+		if _, err := b.Request(slow, "rpc", NewMessage("slow")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("slow request: %v, want DeadlineExceeded", err)
+		}
+		close(release) // the late reply goes to the closed box
+		synctest.Wait()
+		for range 3 {
+			reply, err := b.Request(ctx, "rpc", NewMessage("fast"))
+			if err != nil || reply.Body != "re: fast" {
+				t.Fatalf("fast request: %v, %v; want re: fast", reply, err)
+			}
+		}
+	})
 }
