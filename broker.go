@@ -71,11 +71,14 @@ type Broker struct {
 	patterns patternSubs   // SubscribePattern; see pattern.go
 }
 
+// epochNow returns the broker clock's zero: a nanosecond before now.
+func epochNow() time.Time { return time.Now().Add(-time.Nanosecond) }
+
 // New returns a ready broker. It starts no goroutine until one is needed
 // (a back-off or an ack timeout), and an idle broker burns no CPU. Having
 // no error to return, New ignores a nil option (see [Option]).
 func New(opts ...Option) *Broker {
-	b := &Broker{epoch: time.Now(), wall: newWallClock(), quiet: make(chan struct{})}
+	b := &Broker{epoch: epochNow(), wall: newWallClock(), quiet: make(chan struct{})}
 	for _, o := range opts {
 		if o != nil {
 			o.applyBroker(&b.cfg)
@@ -470,6 +473,10 @@ func (b *Broker) drainers() []drainer {
 }
 
 // clock returns the broker's monotonic time in nanoseconds, for expiries.
+// It reads at least 1 from the start (see epochNow), so that a time of 1,
+// the earliest, has always passed: a recovered message whose expiry fell
+// while the broker was down expires at once, even on a clock too coarse to
+// have moved since New.
 func (b *Broker) clock() int64 { return int64(time.Since(b.epoch)) }
 
 func (b *Broker) getWaiter() *waiter  { return b.waiters.Get().(*waiter) }
