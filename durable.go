@@ -338,7 +338,7 @@ func (s *durableStore) recover() error {
 				}
 			}
 			return nil
-		case recDeliver, recNack, recSettle:
+		case recDeliver, recNack, recSettle, recRelease:
 			release = append(release, p)
 			rid, attempt, due, err := decodeMark(payload)
 			if err != nil {
@@ -354,7 +354,11 @@ func (s *durableStore) recover() error {
 				}
 				return nil
 			}
-			if ok {
+			switch {
+			case !ok:
+			case typ == recRelease: // written before its next delivery's note
+				d.attempt, d.due = attempt, 0
+			default:
 				d.attempt = max(d.attempt, attempt)
 				d.due = due // a deliver mark clears a delay that passed
 			}
