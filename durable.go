@@ -318,7 +318,7 @@ func (s *durableStore) recover() error {
 			}
 			marks[topic] = topicMark{seq: seq, pos: p}
 			return nil
-		case recGDeliver, recGDone, recGNack:
+		case recGDeliver, recGDone, recGNack, recGRelease:
 			release = append(release, p)
 			rid, attempt, due, group, err := decodeGroupMark(payload)
 			if err != nil {
@@ -332,6 +332,9 @@ func (s *durableStore) recover() error {
 				case recGNack:
 					g.attempts[rid] = max(g.attempts[rid], attempt)
 					g.dues[rid] = due
+				case recGRelease: // written before its next delivery's note
+					g.attempts[rid] = attempt
+					delete(g.dues, rid)
 				default: // a delivery ends a back-off
 					g.attempts[rid] = max(g.attempts[rid], attempt)
 					delete(g.dues, rid)

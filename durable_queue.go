@@ -260,12 +260,11 @@ func (dq *durableQueue) mark(m *Message, typ byte, attempt int32, due int64) {
 	}
 }
 
-// released notes that Release gave m back with attempt attempts, its
-// delivery not counted. The caller writes it before m is ready again, so
-// that the note of its next delivery follows it in the log.
-func (dq *durableQueue) released(m *Message, attempt int32) {
+// released notes that Release gave e back with attempt attempts, its
+// delivery not counted.
+func (dq *durableQueue) released(e entry, attempt int32) {
 	dq.mu.Lock()
-	rec := dq.recs[m]
+	rec := dq.recs[e.m]
 	if rec != nil {
 		rec.attempt, rec.due = attempt, 0
 	}
@@ -303,6 +302,10 @@ type durableEnds interface {
 	observe(e entry, info EndInfo)
 	// delivered is told each delivery.
 	delivered(e entry)
+	// released is told that Release gave e back with attempt attempts,
+	// before e is ready again, so that the note of its next delivery
+	// follows in the log.
+	released(e entry, attempt int32)
 }
 
 // delivered notes a delivery from a durable queue or group.

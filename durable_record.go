@@ -35,6 +35,8 @@ const (
 	// attempts, its delivery no longer counted. Unlike the other notes it
 	// sets the attempts rather than raising them.
 	recRelease byte = 11 // rid, attempt
+	// recGRelease is recRelease in a group.
+	recGRelease byte = 12 // rid, attempt, 0, group
 )
 
 // How a body is stored.

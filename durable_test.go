@@ -440,3 +440,26 @@ func TestDurableReleaseNotCountedAfterRestart(t *testing.T) {
 		d.Ack()
 	}
 }
+
+// A durable topic's group does the same: a released delivery is not
+// counted after a restart.
+func TestDurableGroupReleaseNotCountedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	g := mustSubscribe(t, mustTopic(t, b, "t", Durable()), WithGroup("g"))
+	if err := mustTopic(t, b, "t", Durable()).Publish(context.Background(), NewMessage("x")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := subReceive(t, g).Release(); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	g = mustSubscribe(t, mustTopic(t, b, "t", Durable()), WithGroup("g"))
+	if d := subReceive(t, g); d.Attempt != 1 {
+		t.Errorf("group after a restart: attempt %d, want 1", d.Attempt)
+	}
+}
