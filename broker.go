@@ -255,6 +255,14 @@ func (b *Broker) fromHandler(ctx context.Context) bool {
 
 // beginPut notes a put into a queue or topic while draining; the caller
 // calls endPut(true) when the message has landed (or failed to).
+//
+// A put that began before draining is not counted, so that a put costs
+// one load while the broker is not draining. Shutdown sees it all the
+// same: each queue and topic checks draining where it takes a message,
+// under the lock Shutdown looks under (a queue's intake reserves a place
+// before it checks), so such a put has landed where Shutdown looks, or is
+// refused; a topic counts the publishes between its ring and its groups
+// (see Topic.drained).
 func (b *Broker) beginPut() bool {
 	if !b.draining.Load() {
 		return false
@@ -324,12 +332,24 @@ func (b *Broker) close(waitDrain bool) error {
 // Shutdown stops the broker gracefully. New publishes fail with ErrClosed,
 // except those made by handlers with their handler context, so that a flow
 // of several hops runs to its end. Shutdown then waits until every
-// publish already under way has landed, every delivery handed out is
-// settled, every dead letter on its way has arrived, and every queue and
-// topic is empty: consumers keep receiving until then, including messages
-// that wait out a back-off or a Delay. Then Consume calls return nil,
-// Receive returns ErrClosed, and Shutdown waits for the Consume calls to
-// return and closes the broker.
+// publish already under way has landed or been refused, every delivery
+// handed out is settled, every dead letter on its way has arrived, and
+// every queue and topic is empty: consumers keep receiving until then,
+// including messages that wait out a back-off or a Delay. Then Consume
+// calls return nil, Receive returns ErrClosed, and Shutdown waits for the
+// Consume calls to return and closes the broker.
+//
+// A publish that races Shutdown either lands, and Shutdown waits for its
+// message as for any other, or returns an error wrapping ErrClosed, and
+// its message went nowhere. So once Shutdown has returned nil, every
+// publish that returned nil has been handled (acked, or ended as Stats
+// count). A queue decides under its lock, after any transform; a topic
+// decides when its ring takes the message, and then the message reaches
+// the topic's groups too. An exchange publish is one put per binding: the
+// copies that landed are handled, and the bindings that refused are named
+// in a [*RouteError] wrapping ErrClosed. A publish to a Durable queue whose
+// record was being written when Shutdown began is refused this way, its
+// record settled again.
 //
 // Dead letters that nobody reads are not waited for: a queue that has
 // only ever received dead letters, with no consumer attached (a running

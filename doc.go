@@ -58,7 +58,8 @@
 // publish, declare, settle and close from inside a delivery.
 //
 // Stopping: [Broker.Shutdown] drains (consumers finish what publishers
-// sent, dead letters nobody reads stay, then everything stops);
+// sent, a publish racing it is handled or returns [ErrClosed], dead
+// letters nobody reads stay, then everything stops);
 // [Broker.Close] stops at once and wakes every blocked call with
 // [ErrClosed]. Either way no goroutine of herald is left.
 //

@@ -8,8 +8,10 @@ package herald
 // reads: a queue that has only ever received dead letters, with no
 // consumer attached and no TTL that sends them on, keeps them, counted in
 // Stats, when the broker closes. What is in flight is always waited for:
-// a publish on its way into a queue, a delivery handed out and not
-// settled, a dead letter being published.
+// a publish on its way into a queue (or from a topic's ring to its
+// groups), a delivery handed out and not settled, a dead letter being
+// published. A publish that checked draining before Shutdown began is not
+// counted by beginPut; see there for how Shutdown sees it anyway.
 
 // drained reports whether Shutdown may stop waiting for q.
 func (q *Queue) drained() bool {
@@ -52,10 +54,20 @@ func (q *Queue) doneReceiving() {
 	}
 }
 
-// drained reports whether Shutdown may stop waiting for t: every
-// subscription has read and settled everything, and every group is
-// drained as a queue.
+// drained reports whether Shutdown may stop waiting for t: no publish is
+// between the ring and its groups, every subscription has read and settled
+// everything, and every group is drained as a queue.
+//
+// It looks under wmu, as a publish checks draining and writes the ring:
+// a publish that found the broker not draining has then written the ring
+// and counted itself in feeding, and a later one is refused.
 func (t *Topic) drained() bool {
+	t.wmu.Lock()
+	feeding := t.feeding.Load()
+	t.wmu.Unlock()
+	if feeding > 0 {
+		return false
+	}
 	for _, s := range *t.subs.Load() {
 		if !s.idle() {
 			return false

@@ -318,7 +318,7 @@ func (s *durableStore) recover() error {
 			}
 			marks[topic] = topicMark{seq: seq, pos: p}
 			return nil
-		case recGDeliver, recGDone, recGNack:
+		case recGDeliver, recGDone, recGNack, recGRelease:
 			release = append(release, p)
 			rid, attempt, due, group, err := decodeGroupMark(payload)
 			if err != nil {
@@ -332,13 +332,16 @@ func (s *durableStore) recover() error {
 				case recGNack:
 					g.attempts[rid] = max(g.attempts[rid], attempt)
 					g.dues[rid] = due
+				case recGRelease: // written before its next delivery's note
+					g.attempts[rid] = attempt
+					delete(g.dues, rid)
 				default: // a delivery ends a back-off
 					g.attempts[rid] = max(g.attempts[rid], attempt)
 					delete(g.dues, rid)
 				}
 			}
 			return nil
-		case recDeliver, recNack, recSettle:
+		case recDeliver, recNack, recSettle, recRelease:
 			release = append(release, p)
 			rid, attempt, due, err := decodeMark(payload)
 			if err != nil {
@@ -354,7 +357,11 @@ func (s *durableStore) recover() error {
 				}
 				return nil
 			}
-			if ok {
+			switch {
+			case !ok:
+			case typ == recRelease: // written before its next delivery's note
+				d.attempt, d.due = attempt, 0
+			default:
 				d.attempt = max(d.attempt, attempt)
 				d.due = due // a deliver mark clears a delay that passed
 			}

@@ -260,6 +260,24 @@ func (dq *durableQueue) mark(m *Message, typ byte, attempt int32, due int64) {
 	}
 }
 
+// released notes that Release gave e back with attempt attempts, its
+// delivery not counted.
+func (dq *durableQueue) released(e entry, attempt int32) {
+	dq.mu.Lock()
+	rec := dq.recs[e.m]
+	if rec != nil {
+		rec.attempt, rec.due = attempt, 0
+	}
+	dq.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	var buf [32]byte
+	if err := dq.s.log.AppendNoWait(recRelease, appendMark(buf[:0], rec.rid, attempt, 0)); err != nil && !errors.Is(err, wal.ErrClosed) {
+		dq.s.b.log(slog.LevelWarn, "durable: release note not written", "dir", dq.s.dir, "error", err)
+	}
+}
+
 // observe is the queue's outcomes as an observer sees them (see
 // endings.report): a nack notes the back-off, every other outcome ends
 // the message.
@@ -284,6 +302,10 @@ type durableEnds interface {
 	observe(e entry, info EndInfo)
 	// delivered is told each delivery.
 	delivered(e entry)
+	// released is told that Release gave e back with attempt attempts,
+	// before e is ready again, so that the note of its next delivery
+	// follows in the log.
+	released(e entry, attempt int32)
 }
 
 // delivered notes a delivery from a durable queue or group.

@@ -31,6 +31,12 @@ const (
 	recTopicSeq byte = 9 // topic, seq
 	// recGNack notes a group's nack: its back-off lasts until due.
 	recGNack byte = 10 // rid, attempt, due, group
+	// recRelease notes a Release: the message is ready with attempt
+	// attempts, its delivery no longer counted. Unlike the other notes it
+	// sets the attempts rather than raising them.
+	recRelease byte = 11 // rid, attempt
+	// recGRelease is recRelease in a group.
+	recGRelease byte = 12 // rid, attempt, 0, group
 )
 
 // How a body is stored.

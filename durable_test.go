@@ -410,3 +410,56 @@ func TestDurableOptions(t *testing.T) {
 		t.Fatalf("String = %q", got)
 	}
 }
+
+// A released delivery's attempt is not counted, after a restart either:
+// the message comes back as if it had never been handed out. One handed
+// out again after its release and left unsettled counts that delivery.
+func TestDurableReleaseNotCountedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	released := mustQueue(t, b, "released", Durable())
+	held := mustQueue(t, b, "held", Durable())
+	mustPublish(t, released, NewMessage("x"))
+	mustPublish(t, held, NewMessage("y"))
+	for _, q := range []*Queue{released, released, held} {
+		if err := receive(t, q).Release(); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	if d := receive(t, held); d.Attempt != 1 {
+		t.Fatalf("delivery after a release: attempt %d, want 1", d.Attempt)
+	} // and left unsettled
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	for name, want := range map[string]int{"released": 1, "held": 2} {
+		d := receive(t, mustQueue(t, b, name, Durable()))
+		if d.Attempt != want {
+			t.Errorf("queue %q after a restart: attempt %d, want %d", name, d.Attempt, want)
+		}
+		d.Ack()
+	}
+}
+
+// A durable topic's group does the same: a released delivery is not
+// counted after a restart.
+func TestDurableGroupReleaseNotCountedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	g := mustSubscribe(t, mustTopic(t, b, "t", Durable()), WithGroup("g"))
+	if err := mustTopic(t, b, "t", Durable()).Publish(context.Background(), NewMessage("x")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := subReceive(t, g).Release(); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	closeTest(t, b)
+
+	b = openTest(t, dir)
+	g = mustSubscribe(t, mustTopic(t, b, "t", Durable()), WithGroup("g"))
+	if d := subReceive(t, g); d.Attempt != 1 {
+		t.Errorf("group after a restart: attempt %d, want 1", d.Attempt)
+	}
+}

@@ -452,6 +452,18 @@ func (h dgHook) delivered(e entry) {
 	}
 }
 
+// released notes a Release in the group: its attempts are attempt.
+func (h dgHook) released(e entry, attempt int32) {
+	h.dt.mu.Lock()
+	h.dt.attempts[groupSeq{h.group, e.seq}] = attempt
+	delete(h.dt.dues, groupSeq{h.group, e.seq})
+	h.dt.mu.Unlock()
+	if rid := h.dt.ridOf(e.seq); rid != 0 {
+		var buf [48]byte
+		h.dt.s.log.AppendNoWait(recGRelease, appendGroupMark(buf[:0], rid, attempt, 0, h.group))
+	}
+}
+
 // nacked notes a nack in the group and when its back-off ends; an ack
 // timeout's redelivery has none.
 func (h dgHook) nacked(e entry, info EndInfo) {

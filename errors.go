@@ -51,7 +51,9 @@ var (
 	// ErrNoResponders is returned by Request when nothing could ever
 	// receive the request, so no reply could come (NATS's no-responders):
 	// a topic with no subscription and no group. A queue holds a request
-	// until a consumer comes, so Request to a queue waits instead.
+	// until a consumer comes, so Request to a queue waits instead; Request
+	// returns an error wrapping it, naming the queue, when Purge removed
+	// its request before a consumer took it.
 	ErrNoResponders = errors.New("herald: no responders")
 	// ErrRejected is wrapped by the [*ReplyError] Request returns when the
 	// consumer rejected the request instead of answering it.

@@ -5,7 +5,8 @@ package herald
 // dead-lettered, whatever the queue's dead-letter destination, as in
 // RabbitMQ. Messages handed out and not yet settled, backing off after a
 // nack or waiting out a Delay are not ready and stay. Publishers waiting
-// for room are woken.
+// for room are woken, and so is a [Broker.Request] whose request was
+// purged: it returns an error wrapping ErrNoResponders.
 //
 // Purge holds the queue's lock while it empties the ready list, in time
 // proportional to the ready messages; it never waits for anything else.
@@ -18,10 +19,15 @@ func (q *Queue) Purge() int {
 	}
 	dq := q.durable()
 	var ended []*Message // a Durable queue's, to settle in its log
+	var requests []*Message
+	reqs := q.b.replies.waiting()
 	for range n {
 		e, _ := q.ready.PopFront()
 		if dq != nil {
 			ended = append(ended, e.m)
+		}
+		if reqs && e.m.ReplyTo != "" {
+			requests = append(requests, e.m)
 		}
 	}
 	q.purged += uint64(n)
@@ -35,6 +41,9 @@ func (q *Queue) Purge() int {
 	q.mu.Unlock()
 	if dq != nil {
 		dq.purged(ended)
+	}
+	for _, m := range requests {
+		q.b.replies.purged(q.name, m) // see request.go
 	}
 	return n
 }

@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -158,5 +159,36 @@ func TestStressNoLossPurge(t *testing.T) {
 		timeout:       20 * time.Second,
 		waitLimit:     500 * time.Microsecond,
 		purge:         true,
+	})
+}
+
+// A request that Purge removes before a consumer took it ends its Request
+// at once, with an error wrapping ErrNoResponders that names the queue,
+// as a request dropped by overflow or expired does.
+func TestPurgeEndsWaitingRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errs := make(chan error, 1)
+		go func() {
+			_, err := b.Request(ctx, "rpc", NewMessage("req"))
+			errs <- err
+		}()
+		synctest.Wait() // the request waits in the queue
+		if n := q.Purge(); n != 1 {
+			t.Fatalf("Purge = %d, want 1", n)
+		}
+		synctest.Wait()
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrNoResponders) || !strings.Contains(err.Error(), `queue "rpc"`) || !strings.Contains(err.Error(), "purged") {
+				t.Fatalf("Request = %v, want an error wrapping ErrNoResponders saying queue \"rpc\" purged it", err)
+			}
+		default:
+			cancel()
+			t.Fatalf("Request still waits for a reply to a request Purge removed (returned %v once cancelled)", <-errs)
+		}
 	})
 }

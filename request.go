@@ -41,9 +41,10 @@ const replyPrefix = "_reply."
 // as the request ends in its queue without a reply: dropped by the
 // overflow policy (OverflowDropNewest, OverflowDropOldest, or a topic's
 // OverflowDropNewest), with an error wrapping ErrFull, or expired by its
-// TTL, with an error wrapping context.DeadlineExceeded; either names the
-// queue (or topic), and the dead-letter destination if it was
-// dead-lettered. The answer is a reply, or a
+// TTL, with an error wrapping context.DeadlineExceeded; or removed by
+// [Queue.Purge], with an error wrapping ErrNoResponders (nothing will
+// receive it now); each names the queue (or topic), and the dead-letter
+// destination if it was dead-lettered. The answer is a reply, or a
 // [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
 // rejected the request ([Delivery.Reject], a [Permanent] handler error, or
 // the queue's max deliveries reached), in which case it wraps ErrRejected
@@ -333,6 +334,14 @@ func (r *replyBoxes) dropped(topic string, m *Message) {
 	}
 	if d, ok := r.lookup(m.ReplyTo); ok {
 		d.(*replyBox).set(nil, fmt.Errorf("%w: request dropped by the overflow policy of topic %q before a reply", ErrFull, topic))
+	}
+}
+
+// purged tells the request m, if it is one of Request's still waiting,
+// that Purge removed it from queue before a consumer took it.
+func (r *replyBoxes) purged(queue string, m *Message) {
+	if d, ok := r.lookup(m.ReplyTo); ok {
+		d.(*replyBox).set(nil, fmt.Errorf("%w: request purged from queue %q before a reply", ErrNoResponders, queue))
 	}
 }
 

@@ -44,6 +44,8 @@ func (q *Queue) settleVariant(d *Delivery, v settleVariant) {
 	e := d.entry()
 	if v == variantRequeue {
 		q.ends.observeSettle(e, settledNack, nil)
+	} else if q.ends.dur != nil {
+		q.ends.dur.released(e, e.attempt-1) // so that a restart does not count it either
 	}
 	q.lock()
 	q.inflight.remove(d)

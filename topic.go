@@ -44,7 +44,11 @@ type Topic struct {
 
 	subs   atomic.Pointer[[]*Subscription] // plain subscriptions, copy-on-write
 	groups atomic.Pointer[[]*group]        // copy-on-write; changed under wmu
-	dur    *durableTopic                   // a Durable topic's log; see durable_topic.go
+	// feeding counts the publishes between the ring and their groups:
+	// raised under wmu, so that Shutdown, which looks under wmu, sees a
+	// publish that the ring took before draining began (see drained).
+	feeding atomic.Int64
+	dur     *durableTopic // a Durable topic's log; see durable_topic.go
 
 	mu         sync.Mutex         // guards the lists below and groupByName
 	readers    ring.Ring[*waiter] // parked subscription readers
@@ -189,6 +193,9 @@ func (t *Topic) put(ctx context.Context, m *Message, internal bool) error {
 	if err != nil {
 		return err
 	}
+	if len(groups) > 0 {
+		defer t.fedGroups()
+	}
 	if t.dur != nil && seq != 0 {
 		if err := t.dur.logPublish(m, body, seq, len(groups)); err != nil {
 			return fmt.Errorf("topic %q: %w", t.name, err)
@@ -301,11 +308,23 @@ func (t *Topic) append(ctx context.Context, m *Message, internal bool) ([]*group
 	t.published++
 	t.rememberLocked(m)
 	groups := *t.groups.Load()
+	if len(groups) > 0 {
+		t.feeding.Add(1) // put calls fedGroups
+	}
 	t.wmu.Unlock()
 	if t.parked.Load() > 0 {
 		t.wakeReaders()
 	}
 	return groups, seq, nil
+}
+
+// fedGroups notes that a publish has reached its groups (or failed to),
+// and wakes Shutdown, which may be waiting for it: a group put counted by
+// no beginPut changes nothing Shutdown hears of.
+func (t *Topic) fedGroups() {
+	if t.feeding.Add(-1) == 0 && t.b.draining.Load() {
+		t.b.signalQuiet()
+	}
 }
 
 // rememberLocked notes m's ID for deduplication; wmu held.
