@@ -169,26 +169,14 @@ func TestPurgeEndsWaitingRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newTestBroker(t)
 		q := mustQueue(t, b, "rpc")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		errs := make(chan error, 1)
-		go func() {
-			_, err := b.Request(ctx, "rpc", NewMessage("req"))
-			errs <- err
-		}()
+		req := startRequest(b, "rpc", NewMessage("req"))
 		synctest.Wait() // the request waits in the queue
 		if n := q.Purge(); n != 1 {
 			t.Fatalf("Purge = %d, want 1", n)
 		}
-		synctest.Wait()
-		select {
-		case err := <-errs:
-			if !errors.Is(err, ErrNoResponders) || !strings.Contains(err.Error(), `queue "rpc"`) || !strings.Contains(err.Error(), "purged") {
-				t.Fatalf("Request = %v, want an error wrapping ErrNoResponders saying queue \"rpc\" purged it", err)
-			}
-		default:
-			cancel()
-			t.Fatalf("Request still waits for a reply to a request Purge removed (returned %v once cancelled)", <-errs)
+		err := req.ended(t, "Purge removed")
+		if !errors.Is(err, ErrNoResponders) || !strings.Contains(err.Error(), `queue "rpc"`) || !strings.Contains(err.Error(), "purged") {
+			t.Fatalf("Request = %v, want an error wrapping ErrNoResponders saying queue \"rpc\" purged it", err)
 		}
 	})
 }

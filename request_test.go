@@ -502,29 +502,17 @@ func TestRequestDroppedByOverflow(t *testing.T) {
 				if tc.policy == OverflowDropNewest {
 					mustPublish(t, q, NewMessage("filler")) // the request finds the queue full
 				}
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				errs := make(chan error, 1)
-				go func() {
-					_, err := b.Request(ctx, "rpc", NewMessage("req"))
-					errs <- err
-				}()
+				req := startRequest(b, "rpc", NewMessage("req"))
 				synctest.Wait()
 				if tc.policy == OverflowDropOldest {
 					mustPublish(t, q, NewMessage("newer")) // drops the request
-					synctest.Wait()
 				}
-				select {
-				case err := <-errs:
-					if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `queue "rpc"`) {
-						t.Fatalf("Request = %v, want an error wrapping ErrFull naming the queue", err)
-					}
-					if tc.dead && !strings.Contains(err.Error(), `"dlq"`) {
-						t.Errorf("Request = %v, want it to name the dead-letter queue", err)
-					}
-				default:
-					cancel()
-					t.Fatalf("Request still waits for a reply to a request its queue dropped (returned %v once cancelled)", <-errs)
+				err := req.ended(t, "its queue dropped")
+				if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `queue "rpc"`) {
+					t.Fatalf("Request = %v, want an error wrapping ErrFull naming the queue", err)
+				}
+				if tc.dead && !strings.Contains(err.Error(), `"dlq"`) {
+					t.Errorf("Request = %v, want it to name the dead-letter queue", err)
 				}
 				if st := q.Stats(); st.Dropped != 1 {
 					t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
@@ -541,29 +529,17 @@ func TestRequestExpiredBeforeReply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newTestBroker(t)
 		mustQueue(t, b, "rpc")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		errs := make(chan error, 1)
+		m := NewMessage("req")
+		m.TTL = time.Second
 		start := time.Now()
-		go func() {
-			m := NewMessage("req")
-			m.TTL = time.Second
-			_, err := b.Request(ctx, "rpc", m)
-			errs <- err
-		}()
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		select {
-		case err := <-errs:
-			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "expired") {
-				t.Fatalf("Request = %v, want an expiry wrapping context.DeadlineExceeded", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("Request returned after %v", d)
-			}
-		default:
-			cancel()
-			t.Fatalf("Request still waits for a reply to a request that expired (returned %v once cancelled)", <-errs)
+		req := startRequest(b, "rpc", m)
+		time.Sleep(2 * time.Second) // fake time: the TTL passes, then the sweep
+		err := req.ended(t, "that expired")
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("Request = %v, want an expiry wrapping context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Request returned after %v", d)
 		}
 	})
 }
@@ -579,22 +555,9 @@ func TestRequestDroppedByTopicOverflow(t *testing.T) {
 		if err := tp.Publish(context.Background(), NewMessage("filler")); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		errs := make(chan error, 1)
-		go func() {
-			_, err := b.Request(ctx, "rpc", NewMessage("req"))
-			errs <- err
-		}()
-		synctest.Wait()
-		select {
-		case err := <-errs:
-			if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `topic "rpc"`) {
-				t.Fatalf("Request = %v, want an error wrapping ErrFull naming the topic", err)
-			}
-		default:
-			cancel()
-			t.Fatalf("Request still waits for a reply to a request the topic dropped (returned %v once cancelled)", <-errs)
+		err := startRequest(b, "rpc", NewMessage("req")).ended(t, "the topic dropped")
+		if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `topic "rpc"`) {
+			t.Fatalf("Request = %v, want an error wrapping ErrFull naming the topic", err)
 		}
 	})
 }
@@ -726,4 +689,39 @@ func TestLateReplyWakesNoLaterRequest(t *testing.T) {
 			}
 		}
 	})
+}
+
+// pendingRequest is a Request running on a goroutine of its own in a
+// synctest bubble, for the tests of how a Request ends without a reply.
+type pendingRequest struct {
+	errs   chan error
+	cancel context.CancelFunc
+}
+
+// startRequest sends m to dest with Request, under a ctx without deadline.
+func startRequest(b *Broker, dest string, m *Message) *pendingRequest {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pendingRequest{errs: make(chan error, 1), cancel: cancel}
+	go func() {
+		_, err := b.Request(ctx, dest, m)
+		p.errs <- err
+	}()
+	return p
+}
+
+// ended waits until every goroutine of the bubble is idle and returns what
+// the Request returned; it fails the test if the Request still waits,
+// though its request ended as why says.
+func (p *pendingRequest) ended(t *testing.T, why string) error {
+	t.Helper()
+	synctest.Wait()
+	defer p.cancel()
+	select {
+	case err := <-p.errs:
+		return err
+	default:
+		p.cancel()
+		t.Fatalf("Request still waits for a reply to a request %s (returned %v once cancelled)", why, <-p.errs)
+		return nil
+	}
 }
