@@ -165,8 +165,13 @@ func waitConsumerParked(t *testing.T, q *Queue) {
 
 // Max deliveries counts the deliveries before the restart, and the dead
 // letter goes to a durable queue (where it survives) or a queue in memory.
+// It runs in a synctest bubble, so the back-offs take no wall-clock time.
 func TestDurableMaxDeliveriesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableMaxDeliveriesAfterRestart(t, dir) })
+}
+
+func testDurableMaxDeliveriesAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	opts := []QueueOption{Durable(), WithMaxDeliveries(2), WithDeadLetter("dead"), WithBackoff(time.Millisecond, time.Millisecond)}
 	q := mustQueue(t, b, "q", opts...)
@@ -263,16 +268,23 @@ func testDurableDeadLetterCycleAfterRestart(t *testing.T, dir string) {
 }
 
 // A delivery whose ack timeout passed is redelivered with its attempt,
-// and the attempt count carries over a restart.
+// and the attempt count carries over a restart. It runs in a synctest
+// bubble: on the wall clock, a test descheduled for the 1ms ack timeout
+// between the last Receive and its Ack saw ErrSettled.
 func TestDurableAckTimeoutAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableAckTimeoutAfterRestart(t, dir) })
+}
+
+func testDurableAckTimeoutAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	opts := []QueueOption{Durable(), WithAckTimeout(time.Millisecond)}
 	q := mustQueue(t, b, "q", opts...)
 	mustPublish(t, q, NewMessage("m"))
 	receive(t, q) // never settled: times out
-	if d := receive(t, q); d.Attempt != 2 {
-		t.Fatalf("redelivery attempt %d, want 2", d.Attempt)
+	start := time.Now()
+	if d := receive(t, q); d.Attempt != 2 || time.Since(start) < time.Millisecond {
+		t.Fatalf("redelivery attempt %d after %v, want attempt 2 after the 1ms ack timeout", d.Attempt, time.Since(start))
 	}
 	closeTest(t, b)
 
