@@ -294,8 +294,14 @@ func publishTopic(t *testing.T, tp *Topic, bodies ...string) {
 // A group's nacked, acked and unacked messages across a restart: the
 // unacked one comes back ready, the nacked one backing off until the same
 // due time, as on a durable queue, and the acked one does not come back.
+// It runs in a synctest bubble, so the back-off and the short waits for
+// nothing are exact.
 func TestDurableTopicGroupNacksAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableTopicGroupNacksAfterRestart(t, dir) })
+}
+
+func testDurableTopicGroupNacksAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	tp := mustTopic(t, b, "t", Durable())
 	long := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
@@ -616,10 +622,16 @@ func TestDurableTopicFailedSeqNotReused(t *testing.T) {
 }
 
 // Once an fsync has failed, a topic publish fails before the ring takes
-// it: no reader sees a message that the log could not keep.
+// it: no reader sees a message that the log could not keep. It runs in a
+// synctest bubble, so "nothing within 20ms" is exact.
 func TestDurableTopicRefusedAfterFailedSync(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableTopicRefusedAfterFailedSync(t, dir) })
+}
+
+func testDurableTopicRefusedAfterFailedSync(t *testing.T, dir string) {
 	fs := walfs.NewFaulty(walfs.OS())
-	b := openTest(t, t.TempDir(), withFS(fs))
+	b := openTest(t, dir, withFS(fs))
 	tp := mustTopic(t, b, "t", Durable())
 	s := mustSubscribe(t, tp)
 	boom := errors.New("disk on fire")
