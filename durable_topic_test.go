@@ -251,6 +251,7 @@ func testCloseDuringTopicPublish(t *testing.T, dir string, stop func(*Broker) er
 	done := q.closed
 	q.mu.Unlock()
 	if !done {
+		close(release) // let the bubble's goroutines end
 		t.Fatal("the broker did not close the topic's group while a publish was being written")
 	}
 	close(release)
