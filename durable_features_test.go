@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -104,9 +104,15 @@ func TestDurableOverflowAfterRestart(t *testing.T) {
 }
 
 // A publisher blocked on a full OverflowBlock queue gets ErrClosed from
-// Close, and its message does not come back: Publish said it failed.
+// Close, and its message does not come back: Publish said it failed. It
+// runs in a synctest bubble so that the test can wait until every
+// publisher has parked.
 func TestDurableCloseWhileBlocked(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableCloseWhileBlocked(t, dir) })
+}
+
+func testDurableCloseWhileBlocked(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	q := mustQueue(t, b, "q", Durable(), WithCapacity(1))
 	mustPublish(t, q, NewMessage("a"))
@@ -115,14 +121,12 @@ func TestDurableCloseWhileBlocked(t *testing.T) {
 	for i := range blocked {
 		go func() { errs <- q.Publish(context.Background(), NewMessage(fmt.Sprint("blocked", i))) }()
 	}
-	for {
-		q.lock()
-		n := q.producers.Len()
-		q.mu.Unlock()
-		if n == blocked {
-			break
-		}
-		waitABit()
+	synctest.Wait() // every publisher is parked on the full queue
+	if st := q.Stats(); st.Published != 1 {
+		t.Fatalf("Stats = %+v, want 1 published: the others are blocked", st)
+	}
+	if n := parkedPublishers(q); n != blocked {
+		t.Fatalf("%d publishers parked, want %d", n, blocked)
 	}
 	closeTest(t, b)
 	for range blocked {
@@ -138,29 +142,36 @@ func TestDurableCloseWhileBlocked(t *testing.T) {
 	}
 }
 
-// waitConsumerParked waits until a Receive is parked on q, which Request
-// counts as a responder.
-func waitConsumerParked(q *Queue) {
-	for {
-		q.lock()
-		n := q.consumers.Len()
-		q.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		waitABit()
+// parkedPublishers returns how many publishers wait for room in q.
+func parkedPublishers(q *Queue) int {
+	q.lock()
+	defer q.mu.Unlock()
+	return q.producers.Len()
+}
+
+// waitConsumerParked waits, in a synctest bubble, until every goroutine
+// is blocked, and fails the test unless a Receive is then parked on q,
+// which Request counts as a responder.
+func waitConsumerParked(t *testing.T, q *Queue) {
+	t.Helper()
+	synctest.Wait()
+	q.lock()
+	n := q.consumers.Len()
+	q.mu.Unlock()
+	if n == 0 {
+		t.Fatalf("no Receive parked on %q", q.Name())
 	}
 }
 
-// waitABit yields while a test polls for a state it has no event for
-// (a publisher parked, a receiver waiting), or for wall-clock time to
-// pass while the broker is down.
-func waitABit() { runtime.Gosched() }
-
 // Max deliveries counts the deliveries before the restart, and the dead
 // letter goes to a durable queue (where it survives) or a queue in memory.
+// It runs in a synctest bubble, so the back-offs take no wall-clock time.
 func TestDurableMaxDeliveriesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableMaxDeliveriesAfterRestart(t, dir) })
+}
+
+func testDurableMaxDeliveriesAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	opts := []QueueOption{Durable(), WithMaxDeliveries(2), WithDeadLetter("dead"), WithBackoff(time.Millisecond, time.Millisecond)}
 	q := mustQueue(t, b, "q", opts...)
@@ -211,8 +222,14 @@ func TestDurableMaxDeliveriesAfterRestart(t *testing.T) {
 
 // A dead letter cycle between two durable queues is cut after a restart
 // as before it: the death path is in the stored headers.
+// It runs in a synctest bubble: the downtime is exact and the TTLs take
+// no wall-clock time.
 func TestDurableDeadLetterCycleAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableDeadLetterCycleAfterRestart(t, dir) })
+}
+
+func testDurableDeadLetterCycleAfterRestart(t *testing.T, dir string) {
 	ended := make(chan EndInfo, 16)
 	obs := WithObserver(Observer{End: func(i EndInfo) {
 		if i.Outcome == OutcomeExpired {
@@ -228,14 +245,11 @@ func TestDurableDeadLetterCycleAfterRestart(t *testing.T) {
 		t.Fatalf("first end %+v", i)
 	}
 	closeTest(t, b) // the dead letter waits in b, with the path "a"
-	start := time.Now()
+	time.Sleep(ttl) // the broker is down while the dead letter's TTL runs out
 
 	b = openTest(t, dir, obs)
 	if st := b.DurableStats(); st.Waiting != 1 {
 		t.Fatalf("DurableStats = %+v, want the dead letter waiting", st)
-	}
-	for time.Since(start) < ttl {
-		waitABit()
 	}
 	a = mustQueue(t, b, "a", Durable(), WithTTL(ttl), WithDeadLetter("b"))
 	bq := mustQueue(t, b, "b", Durable(), WithTTL(ttl), WithDeadLetter("a"))
@@ -254,16 +268,23 @@ func TestDurableDeadLetterCycleAfterRestart(t *testing.T) {
 }
 
 // A delivery whose ack timeout passed is redelivered with its attempt,
-// and the attempt count carries over a restart.
+// and the attempt count carries over a restart. It runs in a synctest
+// bubble: on the wall clock, a test descheduled for the 1ms ack timeout
+// between the last Receive and its Ack saw ErrSettled.
 func TestDurableAckTimeoutAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableAckTimeoutAfterRestart(t, dir) })
+}
+
+func testDurableAckTimeoutAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	opts := []QueueOption{Durable(), WithAckTimeout(time.Millisecond)}
 	q := mustQueue(t, b, "q", opts...)
 	mustPublish(t, q, NewMessage("m"))
 	receive(t, q) // never settled: times out
-	if d := receive(t, q); d.Attempt != 2 {
-		t.Fatalf("redelivery attempt %d, want 2", d.Attempt)
+	start := time.Now()
+	if d := receive(t, q); d.Attempt != 2 || time.Since(start) < time.Millisecond {
+		t.Fatalf("redelivery attempt %d after %v, want attempt 2 after the 1ms ack timeout", d.Attempt, time.Since(start))
 	}
 	closeTest(t, b)
 
@@ -334,8 +355,14 @@ func TestDurableAllAfterRestart(t *testing.T) {
 
 // A request left in a durable queue by a requester that is gone is
 // handled after a restart; the reply is dropped, nothing loops or fails.
+// It runs in a synctest bubble so that the test can wait until a receiver
+// has parked.
 func TestDurableRequestAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableRequestAfterRestart(t, dir) })
+}
+
+func testDurableRequestAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	q := mustQueue(t, b, "q", Durable())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -349,7 +376,7 @@ func TestDurableRequestAfterRestart(t *testing.T) {
 		}
 		close(waiting)
 	}()
-	waitConsumerParked(q)
+	waitConsumerParked(t, q)
 	reqDone := make(chan error, 1)
 	go func() {
 		_, err := b.Request(ctx, "q", NewMessage("question"))
@@ -384,7 +411,7 @@ func TestDurableRequestAfterRestart(t *testing.T) {
 			d.Ack()
 		}
 	}()
-	waitConsumerParked(q)
+	waitConsumerParked(t, q)
 	r, err := b.Request(context.Background(), "q", NewMessage("again"))
 	if err != nil || bodyText(&Delivery{Message: r}) != "new answer" {
 		t.Fatalf("Request = %v, %v", r, err)

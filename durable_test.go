@@ -163,9 +163,14 @@ func TestDurableAckedDoNotComeBack(t *testing.T) {
 }
 
 // A message handed out and not settled comes back as a redelivery; one
-// backing off comes back backing off, with its due time.
+// backing off comes back backing off, with its due time. It runs in a
+// synctest bubble, so the due time is checked exactly.
 func TestDurableUnackedAndBackoff(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableUnackedAndBackoff(t, dir) })
+}
+
+func testDurableUnackedAndBackoff(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	opts := []QueueOption{Durable(), WithBackoff(time.Hour, time.Hour)}
 	q := mustQueue(t, b, "q", opts...)
@@ -178,6 +183,7 @@ func TestDurableUnackedAndBackoff(t *testing.T) {
 	}
 	receive(t, q).Nack()
 	receive(t, short).Nack()
+	due := time.Now().Add(100 * time.Millisecond)
 	closeTest(t, b)
 
 	b = openTest(t, dir)
@@ -193,6 +199,9 @@ func TestDurableUnackedAndBackoff(t *testing.T) {
 	short = mustQueue(t, b, "short", Durable(), WithBackoff(100*time.Millisecond, 100*time.Millisecond))
 	if d := receive(t, short); d.Body != "soon" || d.Attempt != 2 {
 		t.Fatalf("got %v attempt %d, want soon attempt 2", d.Body, d.Attempt)
+	}
+	if now := time.Now(); now.Before(due) {
+		t.Fatalf("soon came back %v before its back-off ended", due.Sub(now))
 	}
 }
 

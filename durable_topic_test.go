@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/heraldmq/herald/internal/wal/walfs"
@@ -220,12 +221,14 @@ func TestDurableTopicCloseDuringPublish(t *testing.T) {
 			return nil
 		},
 	} {
-		t.Run(name, func(t *testing.T) { testCloseDuringTopicPublish(t, stop) })
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			synctest.Test(t, func(t *testing.T) { testCloseDuringTopicPublish(t, dir, stop) })
+		})
 	}
 }
 
-func testCloseDuringTopicPublish(t *testing.T, stop func(*Broker) error) {
-	dir := t.TempDir()
+func testCloseDuringTopicPublish(t *testing.T, dir string, stop func(*Broker) error) {
 	fs := walfs.NewFaulty(walfs.OS())
 	b := openTest(t, dir, withFS(fs))
 	tp := mustTopic(t, b, "t", Durable())
@@ -243,15 +246,14 @@ func testCloseDuringTopicPublish(t *testing.T, stop func(*Broker) error) {
 	<-writing // the ring has it; its record is being written
 	closed := make(chan error, 1)
 	go func() { closed <- stop(b) }()
-	for { // the broker has closed the topic and its group
-		q := g.r.(*groupMember).group.q
-		q.lock()
-		done := q.closed
-		q.mu.Unlock()
-		if done {
-			break
-		}
-		waitABit()
+	synctest.Wait() // stop has gone as far as it can before the write ends
+	q := g.r.(*groupMember).group.q
+	q.lock()
+	done := q.closed
+	q.mu.Unlock()
+	if !done {
+		close(release) // let the bubble's goroutines end
+		t.Fatal("the broker did not close the topic's group while a publish was being written")
 	}
 	close(release)
 	err := <-published
@@ -294,8 +296,14 @@ func publishTopic(t *testing.T, tp *Topic, bodies ...string) {
 // A group's nacked, acked and unacked messages across a restart: the
 // unacked one comes back ready, the nacked one backing off until the same
 // due time, as on a durable queue, and the acked one does not come back.
+// It runs in a synctest bubble, so the back-off and the short waits for
+// nothing are exact.
 func TestDurableTopicGroupNacksAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableTopicGroupNacksAfterRestart(t, dir) })
+}
+
+func testDurableTopicGroupNacksAfterRestart(t *testing.T, dir string) {
 	b := openTest(t, dir)
 	tp := mustTopic(t, b, "t", Durable())
 	long := []SubscribeOption{WithGroup("g"), WithBackoff(time.Hour, time.Hour)}
@@ -411,18 +419,20 @@ func TestDurableTopicSmallerCapacityAfterRestart(t *testing.T) {
 	s.Close()
 }
 
-// A topic's max age counts the time spent down.
+// A topic's max age counts the time spent down. It runs in a synctest
+// bubble, so the downtime is exact.
 func TestDurableTopicMaxAgeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableTopicMaxAgeAfterRestart(t, dir) })
+}
+
+func testDurableTopicMaxAgeAfterRestart(t *testing.T, dir string) {
 	const age = 30 * time.Millisecond
 	b := openTest(t, dir)
 	tp := mustTopic(t, b, "t", Durable(), WithMaxAge(age))
 	publishTopic(t, tp, "old")
-	start := time.Now()
 	closeTest(t, b)
-	for time.Since(start) < age {
-		waitABit()
-	}
+	time.Sleep(age + time.Nanosecond) // the broker is down while "old" gets just past the max age
 
 	b = openTest(t, dir)
 	tp = mustTopic(t, b, "t", Durable(), WithMaxAge(age))
@@ -614,10 +624,16 @@ func TestDurableTopicFailedSeqNotReused(t *testing.T) {
 }
 
 // Once an fsync has failed, a topic publish fails before the ring takes
-// it: no reader sees a message that the log could not keep.
+// it: no reader sees a message that the log could not keep. It runs in a
+// synctest bubble, so "nothing within 20ms" is exact.
 func TestDurableTopicRefusedAfterFailedSync(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testDurableTopicRefusedAfterFailedSync(t, dir) })
+}
+
+func testDurableTopicRefusedAfterFailedSync(t *testing.T, dir string) {
 	fs := walfs.NewFaulty(walfs.OS())
-	b := openTest(t, t.TempDir(), withFS(fs))
+	b := openTest(t, dir, withFS(fs))
 	tp := mustTopic(t, b, "t", Durable())
 	s := mustSubscribe(t, tp)
 	boom := errors.New("disk on fire")

@@ -170,23 +170,32 @@ func TestLifecycleCloseLeavesNoGoroutine(t *testing.T) {
 
 // TestLifecycleShutdownTimeoutLeavesNoGoroutine: a Shutdown that cannot
 // drain (back-offs of an hour, handlers that never return by themselves)
-// gives up when its context ends, closes, and leaves nothing behind.
+// gives up when its context ends, closes, and leaves nothing behind. It
+// runs in a synctest bubble, so Shutdown must give up exactly at its
+// deadline.
 func TestLifecycleShutdownTimeoutLeavesNoGoroutine(t *testing.T) {
-	b := newTestBroker(t)
-	_, consumed := lifecycleBusyQueue(t, b)
-	// The deadline is what is under test here, not a wait for an event.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Shutdown = %v, want context.DeadlineExceeded", err)
-	}
-	if err := <-consumed; !errors.Is(err, ErrClosed) {
-		t.Errorf("Consume = %v, want ErrClosed", err)
-	}
-	lifecycleNoLeak(t, "after Shutdown gave up and Consume returned")
-	if err := b.Publish(context.Background(), "orders", NewMessage(1)); !errors.Is(err, ErrClosed) {
-		t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		_, consumed := lifecycleBusyQueue(t, b)
+		// The deadline is what is under test here, not a wait for an event.
+		const limit = 50 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		defer cancel()
+		start := time.Now()
+		if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want context.DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != limit {
+			t.Errorf("Shutdown gave up after %v, want %v", waited, limit)
+		}
+		if err := <-consumed; !errors.Is(err, ErrClosed) {
+			t.Errorf("Consume = %v, want ErrClosed", err)
+		}
+		lifecycleNoLeak(t, "after Shutdown gave up and Consume returned")
+		if err := b.Publish(context.Background(), "orders", NewMessage(1)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)
+		}
+	})
 }
 
 // TestLifecycleShutdownDrains: everything published before Shutdown is

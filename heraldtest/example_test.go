@@ -208,10 +208,14 @@ func ExampleFailOnUnsettled() {
 		if _, err := b.Queue("jobs.dead"); err != nil {
 			t.Fatal(err)
 		}
-		go jobs.Consume(context.Background(), func(context.Context, *herald.Delivery) error {
-			return herald.Permanent(errors.New("malformed"))
-		})
 		if err := jobs.Publish(context.Background(), herald.NewMessage("{")); err != nil {
+			t.Fatal(err)
+		}
+		d, err := jobs.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reject(); err != nil { // malformed: into "jobs.dead"
 			t.Fatal(err)
 		}
 		// The test ends without reading "jobs.dead".
