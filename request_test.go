@@ -729,3 +729,126 @@ func (p *pendingRequest) ended(t *testing.T, why string) error {
 		return nil
 	}
 }
+
+// A request that an exchange fans out to several queues is not over when
+// one of them drops its copy: another queue's consumer still replies.
+func TestRequestFannedOutSurvivesOneDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		full := mustQueue(t, b, "full", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		mustPublish(t, full, NewMessage("filler")) // the request's copy is dropped here
+		q := mustQueue(t, b, "rpc")
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"full", "rpc"} {
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer serve(context.Background(), t, q)()
+		ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+		defer cancel()
+		reply, err := b.Request(ctx, "fan", NewMessage("req"))
+		if err != nil || reply.Body != "re: req" {
+			t.Fatalf("Request = %v, %v; want the reply of the queue that kept its copy", reply, err)
+		}
+		if st := full.Stats(); st.Dropped != 1 {
+			t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
+		}
+	})
+}
+
+// Once every queue an exchange fanned a request out to has dropped or
+// expired its copy, Request returns, as it does for one queue.
+func TestRequestFannedOutAllDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"a", "b"} {
+			q := mustQueue(t, b, name, WithCapacity(1), WithOverflow(OverflowDropNewest))
+			mustPublish(t, q, NewMessage("filler"))
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := startRequest(b, "fan", NewMessage("req")).ended(t, "both queues dropped")
+		if !errors.Is(err, ErrFull) {
+			t.Fatalf("Request = %v, want an error wrapping ErrFull", err)
+		}
+		if n := b.replies.len(); n != 0 {
+			t.Fatalf("%d reply destinations left", n)
+		}
+	})
+}
+
+// An ordinary message whose ReplyTo names a waiting Request's reply
+// destination (a consumer copied it) is not that request: its drop, expiry
+// or purge does not end the Request.
+func TestRequestNotEndedByAnotherMessageWithItsReplyTo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		rpc := mustQueue(t, b, "rpc")
+		other := mustQueue(t, b, "other", WithCapacity(1), WithOverflow(OverflowDropOldest))
+		req := startRequest(b, "rpc", NewMessage("req"))
+		synctest.Wait()
+		d, err := rpc.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		mustPublish(t, other, NewMessage("newer")) // drops the note
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		other.Purge()
+		synctest.Wait()
+		select {
+		case err := <-req.errs:
+			t.Fatalf("Request = %v, ended by another message naming its reply destination", err)
+		default:
+		}
+		if err := d.Reply(context.Background(), NewMessage("answer")); err != nil {
+			t.Fatal(err)
+		}
+		if err := req.ended(t, "that was answered"); err != nil {
+			t.Fatalf("Request = %v, want the reply", err)
+		}
+	})
+}
+
+// The dead letter of a request's dropped copy is not another copy: when
+// its dead-letter queue drops it too, the copy that a consumer holds still
+// keeps the Request waiting for its reply.
+func TestRequestDeadLetterOfCopyIsNotCountedTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		dlq := mustQueue(t, b, "dlq", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		mustPublish(t, dlq, NewMessage("filler")) // drops the dead letter
+		a := mustQueue(t, b, "a", WithCapacity(1), WithOverflow(OverflowDropNewest), WithDeadLetter("dlq"))
+		mustPublish(t, a, NewMessage("filler")) // drops the request's copy
+		rpc := mustQueue(t, b, "rpc")
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"a", "rpc"} {
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req := startRequest(b, "fan", NewMessage("req"))
+		synctest.Wait()
+		if st := dlq.Stats(); st.Dropped != 1 {
+			t.Fatalf("dlq Stats().Dropped = %d, want the dead letter dropped", st.Dropped)
+		}
+		select {
+		case err := <-req.errs:
+			t.Fatalf("Request = %v, though queue rpc holds a copy", err)
+		default:
+		}
+		d, err := rpc.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reply(context.Background(), NewMessage("answer")); err != nil {
+			t.Fatal(err)
+		}
+		if err := req.ended(t, "that was answered"); err != nil {
+			t.Fatalf("Request = %v, want the reply", err)
+		}
+	})
+}
