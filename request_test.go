@@ -852,3 +852,51 @@ func TestRequestDeadLetterOfCopyIsNotCountedTwice(t *testing.T) {
 		}
 	})
 }
+
+// Many requests race through a fanout exchange to two small queues that
+// drop their oldest, each served by a consumer: each Request returns once,
+// with the reply or, when both copies were dropped, an error wrapping
+// ErrFull; none waits for its ctx, and no reply destination is left.
+func TestConcurrentRequestsWithDrops(t *testing.T) {
+	b := newTestBroker(t)
+	x, _ := b.Exchange("fan", FanoutExchange)
+	var consumed []<-chan error
+	ctx, stop := context.WithCancel(context.Background())
+	for _, name := range []string{"a", "b"} {
+		q := mustQueue(t, b, name, WithCapacity(2), WithOverflow(OverflowDropOldest))
+		if err := x.Bind(name, ""); err != nil {
+			t.Fatal(err)
+		}
+		consumed = append(consumed, consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			return d.Reply(ctx, NewMessage(d.Body))
+		}))
+	}
+	var wg sync.WaitGroup
+	var replied, full atomic.Int64
+	for i := range 400 {
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+			defer cancel()
+			reply, err := b.Request(rctx, "fan", NewMessage(i))
+			switch {
+			case err == nil && reply.Body == i:
+				replied.Add(1)
+			case errors.Is(err, ErrFull):
+				full.Add(1)
+			default:
+				t.Errorf("Request %d = %v, %v; want its reply or ErrFull", i, reply, err)
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	for _, c := range consumed {
+		if err := waitErr(t, c); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	if n := b.replies.n.Load(); n != 0 || b.replies.len() != 0 {
+		t.Fatalf("%d reply destinations left (n = %d)", b.replies.len(), n)
+	}
+	t.Logf("%d replied, %d dropped twice", replied.Load(), full.Load())
+}
