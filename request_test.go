@@ -900,3 +900,40 @@ func TestConcurrentRequestsWithDrops(t *testing.T) {
 	}
 	t.Logf("%d replied, %d dropped twice", replied.Load(), full.Load())
 }
+
+// Requests racing Close, with replies and drops under way: each returns
+// once, with its reply, ErrFull or ErrClosed, and no reply destination is
+// left.
+func TestRequestsRacingClose(t *testing.T) {
+	for range 20 {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc", WithCapacity(4), WithOverflow(OverflowDropOldest))
+		consumed := consumeAsync(context.Background(), q, func(ctx context.Context, d *Delivery) error {
+			return d.Reply(ctx, NewMessage(d.Body))
+		})
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 100)
+		for i := range 100 {
+			wg.Go(func() {
+				started <- struct{}{}
+				rctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+				defer cancel()
+				reply, err := b.Request(rctx, "rpc", NewMessage(i))
+				if !(err == nil && reply.Body == i) && !errors.Is(err, ErrFull) && !errors.Is(err, ErrClosed) {
+					t.Errorf("Request %d = %v, %v; want its reply, ErrFull or ErrClosed", i, reply, err)
+				}
+			})
+		}
+		for range 50 {
+			<-started
+		}
+		b.Close()
+		wg.Wait()
+		if err := waitErr(t, consumed); err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatal(err)
+		}
+		if n := b.replies.n.Load(); n != 0 || b.replies.len() != 0 {
+			t.Fatalf("%d reply destinations left (n = %d)", b.replies.len(), n)
+		}
+	}
+}
