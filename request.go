@@ -46,13 +46,14 @@ const replyPrefix = "_reply."
 // receive it now); each names the queue (or topic), and the dead-letter
 // destination if it was dead-lettered. A request an exchange routes to
 // several queues and topics ends so only once each of them has ended its
-// copy (the error names the last), since any other may still reply; a
-// message that only names the request's ReplyTo, with another
-// CorrelationID, or the dead letter of a copy, does not count. The answer is a reply, or a
-// [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
+// copy (the error names the last), since any other may still reply.
+//
+// The answer is a reply, or a [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
 // rejected the request ([Delivery.Reject], a [Permanent] handler error, or
 // the queue's max deliveries reached), in which case it wraps ErrRejected
-// and Request returns as soon as the request is rejected.
+// and Request returns as soon as the request is rejected. Only the
+// request's own copies end it so: not a message that merely carries its
+// ReplyTo with another CorrelationID, nor the dead letter of a copy.
 func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message, error) {
 	if err := b.checkPublish(ctx, m); err != nil {
 		return nil, err
@@ -300,12 +301,11 @@ func (box *replyBox) set(m *Message, err error) {
 	box.mu.Unlock()
 }
 
-// rejected tells the request waiting at the reply destination name, if it
-// is one of Request's and is still waiting, that its request was rejected
-// because of cause.
-func (r *replyBoxes) rejected(name string, cause error) {
-	d, ok := r.lookup(name)
-	if !ok {
+// rejected tells the request m, if it is one of Request's still waiting
+// (see replyBox.owns), that it was rejected because of cause.
+func (r *replyBoxes) rejected(m *Message, cause error) {
+	d, ok := r.lookup(m.ReplyTo)
+	if !ok || !d.(*replyBox).owns(m) {
 		return
 	}
 	var perm *PermanentError
@@ -347,15 +347,20 @@ func copiesOf(d destination, m *Message) int {
 	return len(out)
 }
 
-// lost counts a copy of the request that ended without a reply: its
-// queue dropped, expired or purged it, or its topic dropped it. Once
-// every copy is lost, no reply can come, and the request ends with
-// cause(). A message that is not the request's own copy is not counted,
-// though it names the box in its ReplyTo: one with another CorrelationID
-// (a consumer's own message), or a dead letter made of a copy (its
-// HeaderDeathTime differs), whose copy was counted when it died.
+// owns reports whether m, which names the box in its ReplyTo, is a copy
+// of the box's request: not a message with another CorrelationID (a
+// consumer's own, sent with the request's ReplyTo), nor a dead letter made
+// of a copy (its HeaderDeathTime differs), whose copy ended when it died.
+func (box *replyBox) owns(m *Message) bool {
+	return m.CorrelationID == box.req.CorrelationID && m.Headers[HeaderDeathTime] == box.req.Headers[HeaderDeathTime]
+}
+
+// lost counts a copy of the request (see owns) that ended without a
+// reply: its queue dropped, expired or purged it, or its topic dropped
+// it. Once every copy is lost, no reply can come, and the request ends
+// with cause().
 func (box *replyBox) lost(m *Message, cause func() error) {
-	if m.CorrelationID != box.req.CorrelationID || m.Headers[HeaderDeathTime] != box.req.Headers[HeaderDeathTime] {
+	if !box.owns(m) {
 		return
 	}
 	box.mu.Lock()

@@ -781,8 +781,8 @@ func TestRequestFannedOutAllDropped(t *testing.T) {
 }
 
 // An ordinary message whose ReplyTo names a waiting Request's reply
-// destination (a consumer copied it) is not that request: its drop, expiry
-// or purge does not end the Request.
+// destination (a consumer copied it) is not that request: its drop,
+// purge or rejection does not end the Request.
 func TestRequestNotEndedByAnotherMessageWithItsReplyTo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newTestBroker(t)
@@ -798,6 +798,10 @@ func TestRequestNotEndedByAnotherMessageWithItsReplyTo(t *testing.T) {
 		mustPublish(t, other, NewMessage("newer")) // drops the note
 		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
 		other.Purge()
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		if err := receiveOrFail(t, other).Reject(); err != nil {
+			t.Fatal(err)
+		}
 		synctest.Wait()
 		select {
 		case err := <-req.errs:
