@@ -343,7 +343,15 @@ func copiesOf(d destination, m *Message) int {
 	if !ok {
 		return 1
 	}
-	out, _, _ := x.route(m, x.table.Load(), nil, nil)
+	// As Exchange.put does, with buffers that stay on the stack.
+	t := x.table.Load()
+	var buf [8]*target
+	if ts := t.match(m, buf[:0]); len(ts) > 0 && !t.reachesExchange(ts) {
+		return len(ts)
+	}
+	var outBuf [16]*target
+	var xsBuf [8]*Exchange
+	out, _, _ := x.route(m, t, outBuf[:0], xsBuf[:0])
 	return len(out)
 }
 
