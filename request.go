@@ -210,12 +210,12 @@ type replyBox struct {
 	// Set before the box is registered, read only after.
 	req  Message // the copy of the request that is published
 	name string
-	want int // copies of req that must end before no reply can come
+	want int32 // copies of req that must end before no reply can come
 
 	mu     sync.Mutex
 	w      *waiter // Request's, until closed
 	closed bool
-	gone   int // copies of req that ended without a reply
+	gone   int32 // copies of req that ended without a reply
 	reply  *Message
 	err    error
 }
@@ -238,7 +238,7 @@ func (box *replyBox) answer() (*Message, error) {
 // open makes a reply destination that wakes w when answered, holding the
 // copy of m to publish, with ttl as its TTL, sent to want places.
 func (r *replyBoxes) open(w *waiter, m *Message, ttl time.Duration, want int) *replyBox {
-	box := &replyBox{req: *m, name: replyNames.next(), want: want, w: w}
+	box := &replyBox{req: *m, name: replyNames.next(), want: int32(want), w: w}
 	box.req.ReplyTo = box.name
 	box.req.TTL = ttl
 	r.mu.Lock()
