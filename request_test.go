@@ -947,3 +947,48 @@ func TestRequestsRacingClose(t *testing.T) {
 		}
 	}
 }
+
+// A request to a durable queue ends its Request when the queue purges or
+// drops it, as in memory; after a restart the recovered request names no
+// waiting Request, and a reply to it is dropped.
+func TestRequestToDurableQueueEnds(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testRequestToDurableQueueEnds(t, dir) })
+}
+
+func testRequestToDurableQueueEnds(t *testing.T, dir string) {
+	b := openTest(t, dir)
+	opts := []QueueOption{Durable(), WithCapacity(1), WithOverflow(OverflowDropOldest)}
+	q := mustQueue(t, b, "rpc", opts...)
+	req := startRequest(b, "rpc", NewMessage("purged"))
+	synctest.Wait()
+	if n := q.Purge(); n != 1 {
+		t.Fatalf("Purge = %d, want 1", n)
+	}
+	if err := req.ended(t, "that was purged"); !errors.Is(err, ErrNoResponders) {
+		t.Fatalf("Request = %v, want ErrNoResponders", err)
+	}
+	req = startRequest(b, "rpc", NewMessage("dropped"))
+	synctest.Wait()
+	mustPublish(t, q, NewMessage("newer")) // drops the request
+	if err := req.ended(t, "that was dropped"); !errors.Is(err, ErrFull) {
+		t.Fatalf("Request = %v, want ErrFull", err)
+	}
+	q.Purge()
+	req = startRequest(b, "rpc", NewMessage("left"))
+	synctest.Wait()
+	req.cancel()
+	if err := req.ended(t, "whose ctx ended"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Request = %v, want context.Canceled", err)
+	}
+	closeTest(t, b)
+	b = openTest(t, dir)
+	q = mustQueue(t, b, "rpc", opts...)
+	d := receive(t, q)
+	if d.Body != "left" || !strings.HasPrefix(d.ReplyTo, replyPrefix) {
+		t.Fatalf("recovered %v with ReplyTo %q, want the request left waiting", d.Body, d.ReplyTo)
+	}
+	if err := d.Reply(context.Background(), NewMessage("late")); err != nil {
+		t.Fatalf("Reply to a requester gone with the restart = %v, want nil", err)
+	}
+}
