@@ -104,7 +104,7 @@ func (q *Queue) sweepAckTimeouts(ctx context.Context) {
 	q.mu.Unlock()
 	q.ends.observeTimeouts(expired)
 	for _, e := range dead {
-		q.b.replies.rejected(e.m.ReplyTo, ErrAckTimeout)
+		q.b.replies.rejected(e.m, ErrAckTimeout)
 	}
 	if len(expired) > 0 {
 		q.b.noteSettled(q)

@@ -30,13 +30,17 @@ func (q *Queue) Browse(n int) []BrowsedMessage {
 	q.lock()
 	defer q.mu.Unlock()
 	now := q.b.clock()
-	out := make([]BrowsedMessage, 0, min(n, q.ready.Len()))
-	q.ready.each(func(e *entry) bool {
+	out := make([]BrowsedMessage, 0, min(n, q.readyLen()))
+	add := func(e *entry) bool {
 		if e.expires == 0 || now < e.expires {
 			out = append(out, BrowsedMessage{Message: e.m, Deliveries: int(e.attempt)})
 		}
 		return len(out) < n
-	})
+	}
+	q.ready.each(add)
+	if len(out) < n {
+		q.behind.each(add) // held behind a stalled intake publish: next in line
+	}
 	if len(out) == 0 {
 		return nil
 	}

@@ -193,3 +193,23 @@ func TestTopicBrowseSkipsAged(t *testing.T) {
 		}
 	})
 }
+
+// Messages held behind a publish stalled in the intake (see intake.go) are
+// ready, as Len says: Browse shows them, after those consumers get first.
+func TestQueueBrowseShowsMessagesHeldBehindAStalledPublish(t *testing.T) {
+	b := newTestBroker(t)
+	q := mustQueue(t, b, "q")
+	publishOrFail(t, q, "first")
+	finish := stallPublish(t, q, "stalled")
+	if err := q.Publish(context.Background(), &Message{Body: "held", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got := browsedBodies(q.Browse(10)); !slices.Equal(got, []any{"first", "held"}) || q.Len() != 2 {
+		t.Fatalf("Browse = %v with Len %d, want [first held]", got, q.Len())
+	}
+	if got := browsedBodies(q.Browse(1)); !slices.Equal(got, []any{"first"}) {
+		t.Fatalf("Browse(1) = %v, want [first]", got)
+	}
+	finish()
+	wantBodies(t, receiveBodies(t, q, 3), "first", "stalled", "held")
+}

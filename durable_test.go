@@ -472,3 +472,78 @@ func TestDurableGroupReleaseNotCountedAfterRestart(t *testing.T) {
 		t.Errorf("group after a restart: attempt %d, want 1", d.Attempt)
 	}
 }
+
+// Release, then Nack, then restart; and Releases across compactions (a
+// small segment size, many messages through the log): the attempts after
+// a restart count every delivery but the released ones.
+func TestDurableReleaseThenNackAndCompaction(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir, withSegmentSize(4096))
+	q := mustQueue(t, b, "q", Durable())
+	churn := mustQueue(t, b, "churn", Durable())
+	mustPublish(t, q, NewMessage("x"))
+	for i := range 300 {
+		if err := receive(t, q).Release(); err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, churn, NewMessage(fmt.Sprint("filler ", i, " ", string(make([]byte, 100)))))
+		receive(t, churn).Ack()
+	}
+	if b.dur.copied.Load() == 0 {
+		t.Fatal("no record was copied forward: the test did not compact")
+	}
+	d := receive(t, q)
+	if d.Attempt != 1 {
+		t.Fatalf("attempt %d after releases, want 1", d.Attempt)
+	}
+	if err := d.Nack(); err != nil {
+		t.Fatal(err)
+	}
+	if d := receive(t, q); d.Attempt != 2 {
+		t.Fatalf("attempt %d after a nack, want 2", d.Attempt)
+	} // left unsettled
+	closeTest(t, b)
+	b = openTest(t, dir, withSegmentSize(4096))
+	if d := receive(t, mustQueue(t, b, "q", Durable())); d.Attempt != 3 {
+		t.Fatalf("attempt %d after a restart, want 3", d.Attempt)
+	}
+}
+
+func TestDurableGroupReleaseAcrossCompaction(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir, withSegmentSize(4096))
+	tp := mustTopic(t, b, "t", Durable())
+	g := mustSubscribe(t, tp, WithGroup("g"))
+	churn := mustQueue(t, b, "churn", Durable())
+	if err := tp.Publish(context.Background(), NewMessage("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if err := subReceive(t, g).Release(); err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, churn, NewMessage(fmt.Sprint("filler ", i, " ", string(make([]byte, 100)))))
+		receive(t, churn).Ack()
+	}
+	if b.dur.copied.Load() == 0 {
+		t.Fatal("no record was copied forward: the test did not compact")
+	}
+	d := subReceive(t, g)
+	if d.Attempt != 1 {
+		t.Fatalf("attempt %d after releases, want 1", d.Attempt)
+	}
+	if err := d.Nack(); err != nil {
+		t.Fatal(err)
+	}
+	if d := subReceive(t, g); d.Attempt != 2 {
+		t.Fatalf("attempt %d after a nack, want 2", d.Attempt)
+	} else if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+	closeTest(t, b)
+	b = openTest(t, dir, withSegmentSize(4096))
+	g = mustSubscribe(t, mustTopic(t, b, "t", Durable()), WithGroup("g"))
+	if d := subReceive(t, g); d.Attempt != 2 {
+		t.Fatalf("attempt %d after a restart, want 2", d.Attempt)
+	}
+}

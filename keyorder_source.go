@@ -24,7 +24,7 @@ func (q *Queue) holdNackedWith(d *Delivery, cause error, keep func(entry)) (entr
 	if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
 		q.dieRelocking(context.Background(), e, endLimited, ReasonDeliveryLimit, cause)
 		q.mu.Unlock()
-		q.b.replies.rejected(e.m.ReplyTo, cause)
+		q.b.replies.rejected(e.m, cause)
 		return e, false
 	}
 	q.delayed++
@@ -88,7 +88,7 @@ func (s *Subscription) holdNacked(d *Delivery, cause error) (entry, bool) {
 	s.ends.observeSettle(e, settledNack, cause)
 	if s.cfg.maxDeliveries > 0 && int(e.attempt) >= s.cfg.maxDeliveries {
 		s.ends.end(e, endLimited, ReasonDeliveryLimit, cause)
-		s.t.b.replies.rejected(e.m.ReplyTo, cause)
+		s.t.b.replies.rejected(e.m, cause)
 		d.counts.nacked.Add(1)
 		return e, false
 	}

@@ -304,14 +304,14 @@ func settleEntry(d *Delivery, how uint64, cause error, c *redeliveryConfig, ends
 	case settledNack:
 		if c.maxDeliveries > 0 && int(e.attempt) >= c.maxDeliveries {
 			ends.end(e, endLimited, ReasonDeliveryLimit, cause)
-			d.src.broker().replies.rejected(e.m.ReplyTo, cause)
+			d.src.broker().replies.rejected(e.m, cause)
 		} else {
 			r.retry(e)
 		}
 		d.counts.nacked.Add(1)
 	case settledReject:
 		ends.end(e, endRejected, ReasonRejected, cause)
-		d.src.broker().replies.rejected(e.m.ReplyTo, cause)
+		d.src.broker().replies.rejected(e.m, cause)
 		d.counts.rejected.Add(1)
 	}
 }

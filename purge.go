@@ -1,7 +1,8 @@
 package herald
 
-// Purge removes every ready message from the queue and returns how many it
-// removed. They end there, counted in Stats().Purged: they are not
+// Purge removes every ready message from the queue (those Len counts) and
+// returns how many it removed; a publish still on its way in may land
+// after it. They end there, counted in Stats().Purged: they are not
 // dead-lettered, whatever the queue's dead-letter destination, as in
 // RabbitMQ. Messages handed out and not yet settled, backing off after a
 // nack or waiting out a Delay are not ready and stay. Publishers waiting
@@ -12,7 +13,7 @@ package herald
 // proportional to the ready messages; it never waits for anything else.
 func (q *Queue) Purge() int {
 	q.lock()
-	n := q.ready.Len()
+	n := q.readyLen() // those held behind a stalled intake publish too
 	if n == 0 {
 		q.mu.Unlock()
 		return 0
@@ -22,7 +23,10 @@ func (q *Queue) Purge() int {
 	var requests []*Message
 	reqs := q.b.replies.waiting()
 	for range n {
-		e, _ := q.ready.PopFront()
+		e, ok := q.ready.PopFront()
+		if !ok {
+			e, _ = q.behind.PopFront()
+		}
 		if dq != nil {
 			ended = append(ended, e.m)
 		}

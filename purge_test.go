@@ -180,3 +180,33 @@ func TestPurgeEndsWaitingRequest(t *testing.T) {
 		}
 	})
 }
+
+// Messages held behind a publish stalled in the intake (see intake.go) are
+// ready, as Len and Stats say: Purge removes them too, and they are not
+// delivered after it. The stalled publish itself had not landed when
+// Purge ran, so it is delivered.
+func TestPurgeEndsMessagesHeldBehindAStalledPublish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "q")
+		finish := stallPublish(t, q, "stalled")
+		for _, body := range []string{"held 1", "held 2"} {
+			if err := q.Publish(context.Background(), &Message{Body: body, TTL: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if q.Len() != 2 {
+			t.Fatalf("Len = %d with two messages held behind a stalled publish, want 2", q.Len())
+		}
+		if n := q.Purge(); n != 2 {
+			t.Fatalf("Purge = %d, want the 2 messages held behind", n)
+		}
+		if n := q.Len(); n != 0 {
+			t.Fatalf("Len = %d after Purge, want 0", n)
+		}
+		finish()
+		publishOrFail(t, q, "after")
+		wantBodies(t, receiveBodies(t, q, 2), "stalled", "after")
+		wantStats(t, q, QueueStats{Published: 4, Delivered: 2, Acked: 2, Purged: 2})
+	})
+}

@@ -693,7 +693,7 @@ func (q *Queue) nack(d *Delivery, cause error) {
 	}
 	q.mu.Unlock()
 	if limited {
-		q.b.replies.rejected(e.m.ReplyTo, cause)
+		q.b.replies.rejected(e.m, cause)
 	}
 }
 

@@ -44,11 +44,16 @@ const replyPrefix = "_reply."
 // TTL, with an error wrapping context.DeadlineExceeded; or removed by
 // [Queue.Purge], with an error wrapping ErrNoResponders (nothing will
 // receive it now); each names the queue (or topic), and the dead-letter
-// destination if it was dead-lettered. The answer is a reply, or a
-// [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
+// destination if it was dead-lettered. A request an exchange routes to
+// several queues and topics ends so only once each of them has ended its
+// copy (the error names the last), since any other may still reply.
+//
+// The answer is a reply, or a [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
 // rejected the request ([Delivery.Reject], a [Permanent] handler error, or
 // the queue's max deliveries reached), in which case it wraps ErrRejected
-// and Request returns as soon as the request is rejected.
+// and Request returns as soon as the request is rejected. Only the
+// request's own copies end it so: not a message that merely carries its
+// ReplyTo with another CorrelationID, nor the dead letter of a copy.
 func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message, error) {
 	if err := b.checkPublish(ctx, m); err != nil {
 		return nil, err
@@ -73,23 +78,21 @@ func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message
 		m.CorrelationID = nextID()
 	}
 	m.stamp(b.wall)
-	w := b.getWaiter()
-	box := b.replies.open(w)
-	defer b.putWaiter(w)
-	defer b.replies.close(box)
-	box.req = *m
-	req := &box.req
-	req.ReplyTo = box.name
+	ttl := m.TTL
 	if deadline, ok := ctx.Deadline(); ok {
-		ttl := time.Until(deadline)
-		if ttl <= 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return nil, context.DeadlineExceeded
 		}
-		if req.TTL == 0 || ttl < req.TTL {
-			req.TTL = ttl
+		if ttl == 0 || left < ttl {
+			ttl = left
 		}
 	}
-	if err := b.publishTo(ctx, d, req); err != nil {
+	w := b.getWaiter()
+	box := b.replies.open(w, m, ttl, copiesOf(d, m))
+	defer b.putWaiter(w)
+	defer b.replies.close(box)
+	if err := b.publishTo(ctx, d, &box.req); err != nil {
 		return nil, err
 	}
 	select {
@@ -204,12 +207,15 @@ type replyBoxes struct {
 // request was rejected, an error. The first answer wins, and wakes the
 // request's waiter; none is taken once the request has stopped waiting.
 type replyBox struct {
+	// Set before the box is registered, read only after.
 	req  Message // the copy of the request that is published
 	name string
+	want int32 // copies of req that must end before no reply can come
 
 	mu     sync.Mutex
 	w      *waiter // Request's, until closed
 	closed bool
+	gone   int32 // copies of req that ended without a reply
 	reply  *Message
 	err    error
 }
@@ -229,9 +235,12 @@ func (box *replyBox) answer() (*Message, error) {
 	return box.reply, nil
 }
 
-// open makes a reply destination that wakes w when answered.
-func (r *replyBoxes) open(w *waiter) *replyBox {
-	box := &replyBox{name: replyNames.next(), w: w}
+// open makes a reply destination that wakes w when answered, holding the
+// copy of m to publish, with ttl as its TTL, sent to want places.
+func (r *replyBoxes) open(w *waiter, m *Message, ttl time.Duration, want int) *replyBox {
+	box := &replyBox{req: *m, name: replyNames.next(), want: int32(want), w: w}
+	box.req.ReplyTo = box.name
+	box.req.TTL = ttl
 	r.mu.Lock()
 	if r.boxes == nil {
 		r.boxes = map[string]*replyBox{}
@@ -292,12 +301,11 @@ func (box *replyBox) set(m *Message, err error) {
 	box.mu.Unlock()
 }
 
-// rejected tells the request waiting at the reply destination name, if it
-// is one of Request's and is still waiting, that its request was rejected
-// because of cause.
-func (r *replyBoxes) rejected(name string, cause error) {
-	d, ok := r.lookup(name)
-	if !ok {
+// rejected tells the request m, if it is one of Request's still waiting
+// (see replyBox.owns), that it was rejected because of cause.
+func (r *replyBoxes) rejected(m *Message, cause error) {
+	d, ok := r.lookup(m.ReplyTo)
+	if !ok || !d.(*replyBox).owns(m) {
 		return
 	}
 	var perm *PermanentError
@@ -322,7 +330,53 @@ func (r *replyBoxes) ended(info EndInfo) {
 		return
 	}
 	if d, ok := r.lookup(info.Message.ReplyTo); ok {
-		d.(*replyBox).set(nil, requestEnded(info))
+		d.(*replyBox).lost(info.Message, func() error { return requestEnded(info) })
+	}
+}
+
+// copiesOf returns how many places a request published to d reaches, each
+// of which ends its copy once: 1 for a queue or topic, the queues and
+// topics it is routed to for an exchange (0 when unroutable, and Request
+// returns ErrUnroutable).
+func copiesOf(d destination, m *Message) int {
+	x, ok := d.(*Exchange)
+	if !ok {
+		return 1
+	}
+	// As Exchange.put does, with buffers that stay on the stack.
+	t := x.table.Load()
+	var buf [8]*target
+	if ts := t.match(m, buf[:0]); len(ts) > 0 && !t.reachesExchange(ts) {
+		return len(ts)
+	}
+	var outBuf [16]*target
+	var xsBuf [8]*Exchange
+	out, _, _ := x.route(m, t, outBuf[:0], xsBuf[:0])
+	return len(out)
+}
+
+// owns reports whether m, which names the box in its ReplyTo, is a copy
+// of the box's request: not a message with another CorrelationID (a
+// consumer's own, sent with the request's ReplyTo), nor a dead letter made
+// of a copy (its HeaderDeathTime differs), whose copy ended when it died.
+func (box *replyBox) owns(m *Message) bool {
+	return m.CorrelationID == box.req.CorrelationID && m.Headers[HeaderDeathTime] == box.req.Headers[HeaderDeathTime]
+}
+
+// lost counts a copy of the request (see owns) that ended without a
+// reply: its queue dropped, expired or purged it, or its topic dropped
+// it. Once every copy is lost, no reply can come, and the request ends
+// with cause().
+func (box *replyBox) lost(m *Message, cause func() error) {
+	if !box.owns(m) {
+		return
+	}
+	box.mu.Lock()
+	box.gone++
+	last := box.gone >= box.want
+	box.mu.Unlock()
+	if last {
+		box.set(nil, cause())
 	}
 }
 
@@ -333,7 +387,9 @@ func (r *replyBoxes) dropped(topic string, m *Message) {
 		return
 	}
 	if d, ok := r.lookup(m.ReplyTo); ok {
-		d.(*replyBox).set(nil, fmt.Errorf("%w: request dropped by the overflow policy of topic %q before a reply", ErrFull, topic))
+		d.(*replyBox).lost(m, func() error {
+			return fmt.Errorf("%w: request dropped by the overflow policy of topic %q before a reply", ErrFull, topic)
+		})
 	}
 }
 
@@ -341,7 +397,9 @@ func (r *replyBoxes) dropped(topic string, m *Message) {
 // that Purge removed it from queue before a consumer took it.
 func (r *replyBoxes) purged(queue string, m *Message) {
 	if d, ok := r.lookup(m.ReplyTo); ok {
-		d.(*replyBox).set(nil, fmt.Errorf("%w: request purged from queue %q before a reply", ErrNoResponders, queue))
+		d.(*replyBox).lost(m, func() error {
+			return fmt.Errorf("%w: request purged from queue %q before a reply", ErrNoResponders, queue)
+		})
 	}
 }
 

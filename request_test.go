@@ -651,15 +651,21 @@ func TestRequestReplyAllocations(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	publishOrFail(t, q, "ready")
 	<-ready
-	body := &struct{ n int }{}
-	request := func() {
-		if _, err := b.Request(ctx, "rpc", &Message{Body: body}); err != nil {
-			t.Fatal(err)
-		}
+	x, _ := b.Exchange("front", DirectExchange)
+	if err := x.Bind("rpc", "k"); err != nil {
+		t.Fatal(err)
 	}
-	request()
-	if n := testing.AllocsPerRun(200, request); n > 2.05 {
-		t.Errorf("%.2f allocations per round trip, want 2 (the request and the reply)", n)
+	body := &struct{ n int }{}
+	for _, dest := range []string{"rpc", "front"} { // through an exchange too
+		request := func() {
+			if _, err := b.Request(ctx, dest, &Message{Key: "k", Body: body}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		request()
+		if n := testing.AllocsPerRun(200, request); n > 2.05 {
+			t.Errorf("%q: %.2f allocations per round trip, want 2 (the request and the reply)", dest, n)
+		}
 	}
 }
 
@@ -727,5 +733,262 @@ func (p *pendingRequest) ended(t *testing.T, why string) error {
 		p.cancel()
 		t.Fatalf("Request still waits for a reply to a request %s (returned %v once cancelled)", why, <-p.errs)
 		return nil
+	}
+}
+
+// A request that an exchange fans out to several queues is not over when
+// one of them drops its copy: another queue's consumer still replies.
+func TestRequestFannedOutSurvivesOneDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		full := mustQueue(t, b, "full", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		mustPublish(t, full, NewMessage("filler")) // the request's copy is dropped here
+		q := mustQueue(t, b, "rpc")
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"full", "rpc"} {
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer serve(context.Background(), t, q)()
+		ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+		defer cancel()
+		reply, err := b.Request(ctx, "fan", NewMessage("req"))
+		if err != nil || reply.Body != "re: req" {
+			t.Fatalf("Request = %v, %v; want the reply of the queue that kept its copy", reply, err)
+		}
+		if st := full.Stats(); st.Dropped != 1 {
+			t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
+		}
+	})
+}
+
+// Once every queue an exchange fanned a request out to has dropped or
+// expired its copy, Request returns, as it does for one queue.
+func TestRequestFannedOutAllDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"a", "b"} {
+			q := mustQueue(t, b, name, WithCapacity(1), WithOverflow(OverflowDropNewest))
+			mustPublish(t, q, NewMessage("filler"))
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := startRequest(b, "fan", NewMessage("req")).ended(t, "both queues dropped")
+		if !errors.Is(err, ErrFull) {
+			t.Fatalf("Request = %v, want an error wrapping ErrFull", err)
+		}
+		if n := b.replies.len(); n != 0 {
+			t.Fatalf("%d reply destinations left", n)
+		}
+	})
+}
+
+// An ordinary message whose ReplyTo names a waiting Request's reply
+// destination (a consumer copied it) is not that request: its drop,
+// purge or rejection does not end the Request.
+func TestRequestNotEndedByAnotherMessageWithItsReplyTo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		rpc := mustQueue(t, b, "rpc")
+		other := mustQueue(t, b, "other", WithCapacity(1), WithOverflow(OverflowDropOldest))
+		req := startRequest(b, "rpc", NewMessage("req"))
+		synctest.Wait()
+		d, err := rpc.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		mustPublish(t, other, NewMessage("newer")) // drops the note
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		other.Purge()
+		mustPublish(t, other, &Message{Body: "note", ReplyTo: d.ReplyTo})
+		if err := receiveOrFail(t, other).Reject(); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case err := <-req.errs:
+			t.Fatalf("Request = %v, ended by another message naming its reply destination", err)
+		default:
+		}
+		if err := d.Reply(context.Background(), NewMessage("answer")); err != nil {
+			t.Fatal(err)
+		}
+		if err := req.ended(t, "that was answered"); err != nil {
+			t.Fatalf("Request = %v, want the reply", err)
+		}
+	})
+}
+
+// The dead letter of a request's dropped copy is not another copy: when
+// its dead-letter queue drops it too, the copy that a consumer holds still
+// keeps the Request waiting for its reply.
+func TestRequestDeadLetterOfCopyIsNotCountedTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newTestBroker(t)
+		dlq := mustQueue(t, b, "dlq", WithCapacity(1), WithOverflow(OverflowDropNewest))
+		mustPublish(t, dlq, NewMessage("filler")) // drops the dead letter
+		a := mustQueue(t, b, "a", WithCapacity(1), WithOverflow(OverflowDropNewest), WithDeadLetter("dlq"))
+		mustPublish(t, a, NewMessage("filler")) // drops the request's copy
+		rpc := mustQueue(t, b, "rpc")
+		x, _ := b.Exchange("fan", FanoutExchange)
+		for _, name := range []string{"a", "rpc"} {
+			if err := x.Bind(name, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req := startRequest(b, "fan", NewMessage("req"))
+		synctest.Wait()
+		if st := dlq.Stats(); st.Dropped != 1 {
+			t.Fatalf("dlq Stats().Dropped = %d, want the dead letter dropped", st.Dropped)
+		}
+		select {
+		case err := <-req.errs:
+			t.Fatalf("Request = %v, though queue rpc holds a copy", err)
+		default:
+		}
+		d, err := rpc.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reply(context.Background(), NewMessage("answer")); err != nil {
+			t.Fatal(err)
+		}
+		if err := req.ended(t, "that was answered"); err != nil {
+			t.Fatalf("Request = %v, want the reply", err)
+		}
+	})
+}
+
+// Many requests race through a fanout exchange to two small queues that
+// drop their oldest, each served by a consumer: each Request returns once,
+// with the reply or, when both copies were dropped, an error wrapping
+// ErrFull; none waits for its ctx, and no reply destination is left.
+func TestConcurrentRequestsWithDrops(t *testing.T) {
+	b := newTestBroker(t)
+	x, _ := b.Exchange("fan", FanoutExchange)
+	var consumed []<-chan error
+	ctx, stop := context.WithCancel(context.Background())
+	for _, name := range []string{"a", "b"} {
+		q := mustQueue(t, b, name, WithCapacity(2), WithOverflow(OverflowDropOldest))
+		if err := x.Bind(name, ""); err != nil {
+			t.Fatal(err)
+		}
+		consumed = append(consumed, consumeAsync(ctx, q, func(ctx context.Context, d *Delivery) error {
+			return d.Reply(ctx, NewMessage(d.Body))
+		}))
+	}
+	var wg sync.WaitGroup
+	var replied, full atomic.Int64
+	for i := range 400 {
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+			defer cancel()
+			reply, err := b.Request(rctx, "fan", NewMessage(i))
+			switch {
+			case err == nil && reply.Body == i:
+				replied.Add(1)
+			case errors.Is(err, ErrFull):
+				full.Add(1)
+			default:
+				t.Errorf("Request %d = %v, %v; want its reply or ErrFull", i, reply, err)
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	for _, c := range consumed {
+		if err := waitErr(t, c); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	if n := b.replies.n.Load(); n != 0 || b.replies.len() != 0 {
+		t.Fatalf("%d reply destinations left (n = %d)", b.replies.len(), n)
+	}
+	t.Logf("%d replied, %d dropped twice", replied.Load(), full.Load())
+}
+
+// Requests racing Close, with replies and drops under way: each returns
+// once, with its reply, ErrFull or ErrClosed, and no reply destination is
+// left.
+func TestRequestsRacingClose(t *testing.T) {
+	for range 20 {
+		b := newTestBroker(t)
+		q := mustQueue(t, b, "rpc", WithCapacity(4), WithOverflow(OverflowDropOldest))
+		consumed := consumeAsync(context.Background(), q, func(ctx context.Context, d *Delivery) error {
+			return d.Reply(ctx, NewMessage(d.Body))
+		})
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 100)
+		for i := range 100 {
+			wg.Go(func() {
+				started <- struct{}{}
+				rctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+				defer cancel()
+				reply, err := b.Request(rctx, "rpc", NewMessage(i))
+				if !(err == nil && reply.Body == i) && !errors.Is(err, ErrFull) && !errors.Is(err, ErrClosed) {
+					t.Errorf("Request %d = %v, %v; want its reply, ErrFull or ErrClosed", i, reply, err)
+				}
+			})
+		}
+		for range 50 {
+			<-started
+		}
+		b.Close()
+		wg.Wait()
+		if err := waitErr(t, consumed); err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatal(err)
+		}
+		if n := b.replies.n.Load(); n != 0 || b.replies.len() != 0 {
+			t.Fatalf("%d reply destinations left (n = %d)", b.replies.len(), n)
+		}
+	}
+}
+
+// A request to a durable queue ends its Request when the queue purges or
+// drops it, as in memory; after a restart the recovered request names no
+// waiting Request, and a reply to it is dropped.
+func TestRequestToDurableQueueEnds(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) { testRequestToDurableQueueEnds(t, dir) })
+}
+
+func testRequestToDurableQueueEnds(t *testing.T, dir string) {
+	b := openTest(t, dir)
+	opts := []QueueOption{Durable(), WithCapacity(1), WithOverflow(OverflowDropOldest)}
+	q := mustQueue(t, b, "rpc", opts...)
+	req := startRequest(b, "rpc", NewMessage("purged"))
+	synctest.Wait()
+	if n := q.Purge(); n != 1 {
+		t.Fatalf("Purge = %d, want 1", n)
+	}
+	if err := req.ended(t, "that was purged"); !errors.Is(err, ErrNoResponders) {
+		t.Fatalf("Request = %v, want ErrNoResponders", err)
+	}
+	req = startRequest(b, "rpc", NewMessage("dropped"))
+	synctest.Wait()
+	mustPublish(t, q, NewMessage("newer")) // drops the request
+	if err := req.ended(t, "that was dropped"); !errors.Is(err, ErrFull) {
+		t.Fatalf("Request = %v, want ErrFull", err)
+	}
+	q.Purge()
+	req = startRequest(b, "rpc", NewMessage("left"))
+	synctest.Wait()
+	req.cancel()
+	if err := req.ended(t, "whose ctx ended"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Request = %v, want context.Canceled", err)
+	}
+	closeTest(t, b)
+	b = openTest(t, dir)
+	q = mustQueue(t, b, "rpc", opts...)
+	d := receive(t, q)
+	if d.Body != "left" || !strings.HasPrefix(d.ReplyTo, replyPrefix) {
+		t.Fatalf("recovered %v with ReplyTo %q, want the request left waiting", d.Body, d.ReplyTo)
+	}
+	if err := d.Reply(context.Background(), NewMessage("late")); err != nil {
+		t.Fatalf("Reply to a requester gone with the restart = %v, want nil", err)
 	}
 }

@@ -57,7 +57,7 @@ func (q *Queue) settleVariant(d *Delivery, v settleVariant) {
 		if q.cfg.maxDeliveries > 0 && int(e.attempt) >= q.cfg.maxDeliveries {
 			q.dieRelocking(context.Background(), e, endLimited, ReasonDeliveryLimit, nil)
 			q.mu.Unlock()
-			q.b.replies.rejected(e.m.ReplyTo, nil)
+			q.b.replies.rejected(e.m, nil)
 			return
 		}
 	}
@@ -78,7 +78,7 @@ func (s *Subscription) settleVariant(d *Delivery, v settleVariant) {
 		s.ends.observeSettle(e, settledNack, nil)
 		if s.cfg.maxDeliveries > 0 && int(e.attempt) >= s.cfg.maxDeliveries {
 			s.ends.end(e, endLimited, ReasonDeliveryLimit, nil)
-			s.t.b.replies.rejected(e.m.ReplyTo, nil)
+			s.t.b.replies.rejected(e.m, nil)
 			d.counts.nacked.Add(1)
 			return
 		}
