@@ -48,10 +48,11 @@ const replyPrefix = "_reply."
 // several queues and topics ends so only once each of them has ended its
 // copy (the error names the last), since any other may still reply.
 //
-// The answer is a reply, or a [*ReplyError]: when the consumer answered with [Delivery.ReplyError], or
-// rejected the request ([Delivery.Reject], a [Permanent] handler error, or
-// the queue's max deliveries reached), in which case it wraps ErrRejected
-// and Request returns as soon as the request is rejected. Only the
+// The answer is a reply, or a [*ReplyError]: when the consumer answered
+// with [Delivery.ReplyError], or rejected the request ([Delivery.Reject],
+// a [Permanent] handler error, or the queue's max deliveries reached), in
+// which case it wraps ErrRejected and Request returns as soon as the
+// request is rejected. Only the
 // request's own copies end it so: not a message that merely carries its
 // ReplyTo with another CorrelationID, nor the dead letter of a copy.
 func (b *Broker) Request(ctx context.Context, name string, m *Message) (*Message, error) {
