@@ -389,11 +389,15 @@ func TestShutdownRacingTopicPublishes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var plain, grouped atomic.Int64
+		var running sync.WaitGroup // each consumer's first handling: a warm-up
 		consume := func(s *Subscription, n *atomic.Int64) <-chan error {
 			done := make(chan error, 1)
+			running.Add(1)
 			go func() {
 				done <- s.Consume(context.Background(), func(context.Context, *Delivery) error {
-					n.Add(1)
+					if n.Add(1) == 1 {
+						running.Done()
+					}
 					return nil
 				})
 			}()
@@ -408,6 +412,11 @@ func TestShutdownRacingTopicPublishes(t *testing.T) {
 			t.Fatal(err)
 		}
 		consumed := []<-chan error{consume(sub, &plain), consume(g, &grouped)}
+		// Both consumers run before Shutdown, which refuses a later Consume.
+		if err := tp.Publish(context.Background(), NewMessage("warm-up")); err != nil {
+			t.Fatal(err)
+		}
+		running.Wait()
 		var accepted atomic.Int64
 		var wg sync.WaitGroup
 		started := make(chan struct{}, 2)
@@ -437,7 +446,7 @@ func TestShutdownRacingTopicPublishes(t *testing.T) {
 				t.Fatalf("Consume = %v", err)
 			}
 		}
-		if a, p, gr := accepted.Load(), plain.Load(), grouped.Load(); p != a || gr != a {
+		if a, p, gr := accepted.Load(), plain.Load()-1, grouped.Load()-1; p != a || gr != a {
 			t.Fatalf("accepted %d publishes; the subscription handled %d, the group %d", a, p, gr)
 		}
 	}
@@ -463,8 +472,23 @@ func TestShutdownRacingQueuePublishes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var handled, accepted atomic.Int64
-		count := func(context.Context, *Delivery) error { handled.Add(1); return nil }
-		consumed := []<-chan error{consumeAsync(context.Background(), fast, count), consumeAsync(context.Background(), locked, count)}
+		// Each consumer's first handling is a warm-up, which shows it runs
+		// before Shutdown, which refuses a later Consume.
+		var running sync.WaitGroup
+		counter := func() Handler {
+			running.Add(1)
+			var first sync.Once
+			return func(context.Context, *Delivery) error {
+				handled.Add(1)
+				first.Do(running.Done)
+				return nil
+			}
+		}
+		consumed := []<-chan error{consumeAsync(context.Background(), fast, counter()), consumeAsync(context.Background(), locked, counter())}
+		mustPublish(t, fast, NewMessage("warm-up"))
+		mustPublish(t, locked, NewMessage("warm-up"))
+		running.Wait()
+		handled.Store(0)
 		publishers := []func() error{
 			func() error { return fast.Publish(context.Background(), NewMessage("x")) },
 			func() error { return locked.Publish(context.Background(), &Message{Body: "x", TTL: time.Hour}) },
@@ -521,7 +545,9 @@ func TestShutdownRacingExchangeToTopicWithDeadLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dlq := mustQueue(t, b, "dlq")
+		// Room for every dead letter: one a full dead-letter queue refuses
+		// is counted lost, not handled.
+		dlq := mustQueue(t, b, "dlq", WithCapacity(1<<22))
 		q := mustQueue(t, b, "q", WithDeadLetter("dlq"))
 		x, err := b.Exchange("x", FanoutExchange)
 		if err != nil {
@@ -540,15 +566,26 @@ func TestShutdownRacingExchangeToTopicWithDeadLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Four warm-up handlings, one by each consumer, show that all four
+		// run before the publishers start: a dead-letter queue nobody
+		// consumes yet is not waited for, and a Consume that starts after
+		// Shutdown returns ErrClosed.
+		const warmUps = 4
 		var handled, seen atomic.Int64
+		warm := make(chan struct{})
+		handle := func() {
+			if handled.Add(1) == warmUps {
+				close(warm)
+			}
+		}
 		end := func(_ context.Context, d *Delivery) error {
 			if seen.Add(1)%2 == 0 {
 				return Permanent(errors.New("no"))
 			}
-			handled.Add(1)
+			handle()
 			return nil
 		}
-		count := func(context.Context, *Delivery) error { handled.Add(1); return nil }
+		count := func(context.Context, *Delivery) error { handle(); return nil }
 		var consumed []<-chan error
 		for _, c := range []struct {
 			s interface {
@@ -560,6 +597,11 @@ func TestShutdownRacingExchangeToTopicWithDeadLetters(t *testing.T) {
 			go func() { done <- c.s.Consume(context.Background(), c.h) }()
 			consumed = append(consumed, done)
 		}
+		mustPublish(t, dlq, NewMessage("warm-up"))
+		if err := x.Publish(context.Background(), NewMessage("warm-up")); err != nil {
+			t.Fatal(err)
+		}
+		<-warm
 		var accepted atomic.Int64
 		var wg sync.WaitGroup
 		started := make(chan struct{}, 2)
@@ -592,8 +634,8 @@ func TestShutdownRacingExchangeToTopicWithDeadLetters(t *testing.T) {
 		// A publish split by Shutdown (see TestShutdownSplitsExchangePublishUnderWay)
 		// returns an error but may have reached one destination: so at least
 		// 3 handlings per accepted publish, all before Shutdown returned.
-		if a, h := accepted.Load(), handled.Load(); h != atShutdown || h < 3*a {
-			t.Fatalf("accepted %d publishes (want %d handlings at least); handled %d when Shutdown returned, %d in all", a, 3*a, atShutdown, h)
+		if a, h := accepted.Load(), handled.Load()-warmUps; h != atShutdown-warmUps || h < 3*a {
+			t.Fatalf("accepted %d publishes (want %d handlings at least); handled %d when Shutdown returned, %d in all", a, 3*a, atShutdown-warmUps, h)
 		}
 	}
 }
