@@ -417,36 +417,9 @@ func TestShutdownRacingTopicPublishes(t *testing.T) {
 			t.Fatal(err)
 		}
 		running.Wait()
-		var accepted atomic.Int64
-		var wg sync.WaitGroup
-		started := make(chan struct{}, 2)
-		for range 2 {
-			wg.Go(func() {
-				started <- struct{}{}
-				for {
-					err := tp.Publish(context.Background(), NewMessage("x"))
-					if err != nil {
-						if !errors.Is(err, ErrClosed) {
-							t.Errorf("Publish = %v, want nil or ErrClosed", err)
-						}
-						return
-					}
-					accepted.Add(1)
-				}
-			})
-		}
-		<-started
-		<-started
-		if err := b.Shutdown(context.Background()); err != nil {
-			t.Fatalf("Shutdown = %v", err)
-		}
-		wg.Wait()
-		for _, c := range consumed {
-			if err := <-c; err != nil {
-				t.Fatalf("Consume = %v", err)
-			}
-		}
-		if a, p, gr := accepted.Load(), plain.Load()-1, grouped.Load()-1; p != a || gr != a {
+		publish := func() error { return tp.Publish(context.Background(), NewMessage("x")) }
+		a := raceShutdown(t, b, []func() error{publish, publish}, consumed, nil)
+		if p, gr := plain.Load()-1, grouped.Load()-1; p != a || gr != a {
 			t.Fatalf("accepted %d publishes; the subscription handled %d, the group %d", a, p, gr)
 		}
 	}
@@ -471,7 +444,7 @@ func TestShutdownRacingQueuePublishes(t *testing.T) {
 		if err := x.Bind("fast", ""); err != nil {
 			t.Fatal(err)
 		}
-		var handled, accepted atomic.Int64
+		var handled atomic.Int64
 		// Each consumer's first handling is a warm-up, which shows it runs
 		// before Shutdown, which refuses a later Consume.
 		var running sync.WaitGroup
@@ -494,35 +467,8 @@ func TestShutdownRacingQueuePublishes(t *testing.T) {
 			func() error { return locked.Publish(context.Background(), &Message{Body: "x", TTL: time.Hour}) },
 			func() error { return x.Publish(context.Background(), NewMessage("x")) },
 		}
-		var wg sync.WaitGroup
-		started := make(chan struct{}, len(publishers))
-		for _, publish := range publishers {
-			wg.Go(func() {
-				started <- struct{}{}
-				for {
-					if err := publish(); err != nil {
-						if !errors.Is(err, ErrClosed) {
-							t.Errorf("Publish = %v, want nil or ErrClosed", err)
-						}
-						return
-					}
-					accepted.Add(1)
-				}
-			})
-		}
-		for range publishers {
-			<-started
-		}
-		if err := b.Shutdown(context.Background()); err != nil {
-			t.Fatalf("Shutdown = %v", err)
-		}
-		wg.Wait()
-		for _, c := range consumed {
-			if err := <-c; err != nil {
-				t.Fatalf("Consume = %v", err)
-			}
-		}
-		if a, h := accepted.Load(), handled.Load(); a != h {
+		a := raceShutdown(t, b, publishers, consumed, nil)
+		if h := handled.Load(); a != h {
 			t.Fatalf("accepted %d publishes, handled %d", a, h)
 		}
 	}
@@ -602,40 +548,56 @@ func TestShutdownRacingExchangeToTopicWithDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-warm
-		var accepted atomic.Int64
-		var wg sync.WaitGroup
-		started := make(chan struct{}, 2)
-		for range 2 {
-			wg.Go(func() {
-				started <- struct{}{}
-				for {
-					if err := x.Publish(context.Background(), NewMessage("x")); err != nil {
-						if !errors.Is(err, ErrClosed) {
-							t.Errorf("Publish = %v, want nil or ErrClosed", err)
-						}
-						return
-					}
-					accepted.Add(1)
-				}
-			})
-		}
-		<-started
-		<-started
-		if err := b.Shutdown(context.Background()); err != nil {
-			t.Fatalf("Shutdown = %v", err)
-		}
-		atShutdown := handled.Load()
-		wg.Wait()
-		for _, c := range consumed {
-			if err := <-c; err != nil {
-				t.Fatalf("Consume = %v", err)
-			}
-		}
+		publish := func() error { return x.Publish(context.Background(), NewMessage("x")) }
+		var atShutdown int64
+		a := raceShutdown(t, b, []func() error{publish, publish}, consumed, func() { atShutdown = handled.Load() })
 		// A publish split by Shutdown (see TestShutdownSplitsExchangePublishUnderWay)
 		// returns an error but may have reached one destination: so at least
 		// 3 handlings per accepted publish, all before Shutdown returned.
-		if a, h := accepted.Load(), handled.Load()-warmUps; h != atShutdown-warmUps || h < 3*a {
+		if h := handled.Load() - warmUps; h != atShutdown-warmUps || h < 3*a {
 			t.Fatalf("accepted %d publishes (want %d handlings at least); handled %d when Shutdown returned, %d in all", a, 3*a, atShutdown-warmUps, h)
 		}
 	}
+}
+
+// raceShutdown runs each of publishers in a loop on a goroutine of its
+// own until it fails, which must be with ErrClosed, and shuts b down once
+// all have started; atShutdown, if not nil, runs as soon as Shutdown has
+// returned nil. It then waits for the publishers, and for every Consume in
+// consumed to return nil, and returns how many publishes returned nil.
+func raceShutdown(t *testing.T, b *Broker, publishers []func() error, consumed []<-chan error, atShutdown func()) (accepted int64) {
+	t.Helper()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	started := make(chan struct{}, len(publishers))
+	for _, publish := range publishers {
+		wg.Go(func() {
+			started <- struct{}{}
+			for {
+				if err := publish(); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("Publish = %v, want nil or ErrClosed", err)
+					}
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	for range publishers {
+		<-started
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if atShutdown != nil {
+		atShutdown()
+	}
+	wg.Wait()
+	for _, c := range consumed {
+		if err := <-c; err != nil {
+			t.Fatalf("Consume = %v", err)
+		}
+	}
+	return n.Load()
 }
