@@ -15,7 +15,7 @@ func BenchmarkGroupConsume(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("members=%d/chan", n), func(b *testing.B) { benchGroupChan(b, n) })
 		b.Run(fmt.Sprintf("members=%d/herald", n), func(b *testing.B) {
-			benchGroup(b, n, func(ctx context.Context, s *Subscription) { s.Consume(ctx, ackAll) })
+			benchTopicReaders(b, n, func(ctx context.Context, s *Subscription) { s.Consume(ctx, ackAll) }, WithGroup("g"))
 		})
 	}
 }
@@ -26,7 +26,7 @@ func BenchmarkGroupReceive(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("members=%d/chan", n), func(b *testing.B) { benchGroupChan(b, n) })
 		b.Run(fmt.Sprintf("members=%d/herald", n), func(b *testing.B) {
-			benchGroup(b, n, func(ctx context.Context, s *Subscription) {
+			benchTopicReaders(b, n, func(ctx context.Context, s *Subscription) {
 				for {
 					d, err := s.Receive(ctx)
 					if err != nil {
@@ -34,7 +34,7 @@ func BenchmarkGroupReceive(b *testing.B) {
 					}
 					d.Ack()
 				}
-			})
+			}, WithGroup("g"))
 		})
 	}
 }
@@ -53,28 +53,5 @@ func benchGroupChan(b *testing.B, n int) {
 		ch <- &Message{Body: benchBody}
 	}
 	close(ch)
-	cons.Wait()
-}
-
-// benchGroup runs read on each of n members of one group while one
-// publisher publishes b.N messages to the topic.
-func benchGroup(b *testing.B, n int, read func(ctx context.Context, s *Subscription)) {
-	b.ReportAllocs()
-	br := New()
-	defer br.Close()
-	t, _ := br.Topic("bench", WithCapacity(benchCapacity))
-	ctx, cancel := context.WithCancel(context.Background())
-	var cons sync.WaitGroup
-	var member *Subscription
-	for range n {
-		m, _ := t.Subscribe(WithGroup("g"))
-		member = m
-		cons.Go(func() { read(ctx, m) })
-	}
-	for range b.N {
-		t.Publish(ctx, &Message{Body: benchBody})
-	}
-	waitHandled(b, br, uint64(b.N), func() uint64 { return member.Stats().Acked })
-	cancel()
 	cons.Wait()
 }

@@ -133,7 +133,7 @@ func BenchmarkTopicFanoutReceive(b *testing.B) {
 	const n = 8
 	b.Run(fmt.Sprintf("subs=%d/chan", n), func(b *testing.B) { benchFanoutChan(b, n) })
 	b.Run(fmt.Sprintf("subs=%d/herald", n), func(b *testing.B) {
-		benchPullFanout(b, n, func(ctx context.Context, s *Subscription) {
+		benchTopicReaders(b, n, func(ctx context.Context, s *Subscription) {
 			for {
 				d, err := s.Receive(ctx)
 				if err != nil {
@@ -151,7 +151,7 @@ func BenchmarkTopicFanoutAll(b *testing.B) {
 	const n = 8
 	b.Run(fmt.Sprintf("subs=%d/chan", n), func(b *testing.B) { benchFanoutChan(b, n) })
 	b.Run(fmt.Sprintf("subs=%d/herald", n), func(b *testing.B) {
-		benchPullFanout(b, n, func(ctx context.Context, s *Subscription) {
+		benchTopicReaders(b, n, func(ctx context.Context, s *Subscription) {
 			for d := range s.All(ctx) {
 				d.Ack()
 			}
@@ -159,7 +159,11 @@ func BenchmarkTopicFanoutAll(b *testing.B) {
 	})
 }
 
-func benchPullFanout(b *testing.B, n int, pull func(ctx context.Context, s *Subscription)) {
+// benchTopicReaders runs read on each of n subscriptions made with opts
+// while one publisher publishes b.N messages to the topic, until each has
+// acked them all: plain subscriptions every message each, a group's
+// members (whose Stats are the group's) every message once between them.
+func benchTopicReaders(b *testing.B, n int, read func(ctx context.Context, s *Subscription), opts ...SubscribeOption) {
 	b.ReportAllocs()
 	br := New()
 	defer br.Close()
@@ -168,8 +172,8 @@ func benchPullFanout(b *testing.B, n int, pull func(ctx context.Context, s *Subs
 	var cons sync.WaitGroup
 	subs := make([]*Subscription, n)
 	for i := range subs {
-		subs[i], _ = t.Subscribe()
-		cons.Go(func() { pull(ctx, subs[i]) })
+		subs[i], _ = t.Subscribe(opts...)
+		cons.Go(func() { read(ctx, subs[i]) })
 	}
 	for range b.N {
 		t.Publish(ctx, &Message{Body: benchBody})
